@@ -1,0 +1,267 @@
+"""The define-by-run handle an objective receives: ``trial.suggest_*``, ``report``, ..."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import TypeVar
+
+from dltune.space import BaseDistribution
+from dltune.space import CategoricalChoice
+from dltune.space import CategoricalDistribution
+from dltune.space import FloatDistribution
+from dltune.space import IntDistribution
+from dltune.storage._base import FIXED_PARAMS_KEY
+from dltune.trial import FrozenTrial
+from dltune.trial import TrialState
+
+if TYPE_CHECKING:
+    from dltune.study import Study
+
+__all__ = ["Trial"]
+
+_logger = logging.getLogger(__name__)
+_D = TypeVar("_D", bound=BaseDistribution)
+
+
+def _build(call: str, name: str, factory: Callable[[], _D]) -> _D:
+    """Build a distribution, naming the call and the parameter in any error."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{call}: name={name!r} must be a non-empty str")
+    try:
+        return factory()
+    except (ValueError, TypeError) as exc:
+        raise type(exc)(f"{call}({name!r}): {exc}") from None
+
+
+class Trial:
+    """One evaluation of the objective, asked for its parameters as it runs.
+
+    Values are drawn by the study's sampler the first time a name is asked for; asking again for
+    the same name with the same distribution returns the same value. Enqueued trials return their
+    fixed values.
+
+    Example:
+        >>> import dltune
+        >>> def objective(trial: dltune.Trial) -> float:
+        ...     optimizer = trial.suggest_categorical("optimizer", ["sgd", "adam"])
+        ...     lr = trial.suggest_float("lr", 1e-5, 1e-1, log=True)
+        ...     if optimizer == "sgd":  # a conditional parameter
+        ...         trial.suggest_float("momentum", 0.0, 0.99)
+        ...     return lr
+        >>> study = dltune.create_study(seed=1)
+        >>> study.optimize(objective, n_trials=3)
+    """
+
+    def __init__(self, study: Study, frozen: FrozenTrial) -> None:
+        self._study = study
+        self._storage = study._storage
+        self._trial_id = frozen.trial_id
+        self._number = frozen.number
+        self._params: dict[str, Any] = dict(frozen.params)
+        self._distributions: dict[str, BaseDistribution] = dict(frozen.distributions)
+        self._intermediate_values: dict[int, float] = dict(frozen.intermediate_values)
+        self._user_attrs: dict[str, Any] = dict(frozen.user_attrs)
+        self._system_attrs: dict[str, Any] = dict(frozen.system_attrs)
+        self._datetime_start = frozen.datetime_start
+        fixed = frozen.system_attrs.get(FIXED_PARAMS_KEY)
+        self._fixed: dict[str, Any] = dict(fixed) if isinstance(fixed, dict) else {}
+        self._relative_space: dict[str, BaseDistribution] | None = None
+        self._relative_params: dict[str, Any] = {}
+
+    # -- reading -----------------------------------------------------------------------------
+
+    @property
+    def number(self) -> int:
+        """The trial's number in its study (0, 1, 2, ...)."""
+        return self._number
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The parameters suggested so far."""
+        return dict(self._params)
+
+    @property
+    def distributions(self) -> dict[str, BaseDistribution]:
+        """The distribution of each parameter suggested so far."""
+        return dict(self._distributions)
+
+    @property
+    def user_attrs(self) -> dict[str, Any]:
+        """Attributes set with :meth:`set_user_attr`."""
+        return dict(self._user_attrs)
+
+    @property
+    def datetime_start(self) -> datetime | None:
+        """When the trial started."""
+        return self._datetime_start
+
+    @property
+    def study(self) -> Study:
+        """The study the trial belongs to."""
+        return self._study
+
+    def _frozen(self) -> FrozenTrial:
+        """The trial as it stands, built locally (no storage read)."""
+        return FrozenTrial(
+            number=self._number,
+            trial_id=self._trial_id,
+            state=TrialState.RUNNING,
+            params=dict(self._params),
+            distributions=dict(self._distributions),
+            intermediate_values=dict(self._intermediate_values),
+            user_attrs=dict(self._user_attrs),
+            system_attrs=dict(self._system_attrs),
+            datetime_start=self._datetime_start,
+        )
+
+    # -- suggesting --------------------------------------------------------------------------
+
+    def suggest_float(
+        self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False
+    ) -> float:
+        """Suggest a float in ``[low, high]``.
+
+        Args:
+            name: The parameter's name, unique within the study.
+            low: Lower bound, inclusive.
+            high: Upper bound, inclusive.
+            step: Grid spacing from ``low``; must divide ``high - low``.
+            log: Sample on a log scale (``low > 0``).
+
+        Raises:
+            ValueError: For invalid bounds, step or log, naming the parameter.
+        """
+        dist = _build("suggest_float", name, lambda: FloatDistribution(low, high, log, step))
+        return float(self._suggest(name, dist))
+
+    def suggest_int(
+        self, name: str, low: int, high: int, *, step: int = 1, log: bool = False
+    ) -> int:
+        """Suggest an int in ``[low, high]``.
+
+        Args:
+            name: The parameter's name, unique within the study.
+            low: Lower bound, inclusive.
+            high: Upper bound, inclusive.
+            step: Grid spacing from ``low``; must divide ``high - low``.
+            log: Sample on a log scale (``low >= 1``, ``step == 1``).
+
+        Raises:
+            ValueError: For invalid bounds, step or log, naming the parameter.
+        """
+        dist = _build("suggest_int", name, lambda: IntDistribution(low, high, log, step))
+        return int(self._suggest(name, dist))
+
+    def suggest_categorical(
+        self, name: str, choices: Sequence[CategoricalChoice]
+    ) -> CategoricalChoice:
+        """Suggest one of ``choices`` (None, bool, int, float or str values).
+
+        Raises:
+            ValueError: For empty or duplicated choices.
+            TypeError: For choices of other types, naming the parameter.
+        """
+        dist = _build("suggest_categorical", name, lambda: CategoricalDistribution(choices))
+        return self._suggest(name, dist)  # type: ignore[no-any-return]
+
+    def _suggest(self, name: str, dist: BaseDistribution) -> Any:
+        old = self._distributions.get(name)
+        if old is not None:
+            if old != dist:
+                raise ValueError(
+                    f"parameter {name!r} was already suggested in this trial as {old!r}; it "
+                    f"cannot be suggested again as {dist!r}"
+                )
+            return self._params[name]
+        internal = self._internal_value(name, dist)
+        self._storage.set_trial_param(self._trial_id, name, internal, dist)
+        value = dist.to_external(internal)
+        self._params[name] = value
+        self._distributions[name] = dist
+        return value
+
+    def _internal_value(self, name: str, dist: BaseDistribution) -> float:
+        if name in self._fixed:
+            try:
+                return dist.to_internal(self._fixed[name])
+            except ValueError as exc:
+                raise ValueError(f"enqueued parameter {name!r}: {exc}") from None
+        view, sampler = self._study._view, self._study.sampler
+        if self._relative_space is None:
+            frozen = self._frozen()
+            self._relative_space = sampler.infer_relative_search_space(view, frozen)
+            if self._relative_space:
+                self._relative_params = sampler.sample_relative(
+                    view, frozen, self._relative_space
+                )
+        if name in self._relative_params and self._relative_space.get(name) == dist:
+            return dist.to_internal(self._relative_params[name])
+        value = sampler.sample_independent(view, self._frozen(), name, dist)
+        return dist.to_internal(value)
+
+    # -- reporting ---------------------------------------------------------------------------
+
+    def report(self, value: float, step: int) -> None:
+        """Report an intermediate objective value (for example the validation loss) at a step.
+
+        Pruners compare trials at the same step. NaN and infinities are recorded as they are.
+        Reporting a step twice keeps the first value and logs a warning.
+
+        Raises:
+            TypeError: If ``value`` is not a number or ``step`` not an int.
+            ValueError: If ``step`` is negative.
+        """
+        if isinstance(step, bool) or not isinstance(step, int):
+            raise TypeError(f"report: step={step!r} must be an int")
+        if step < 0:
+            raise ValueError(f"report: step={step!r} must be >= 0")
+        if isinstance(value, bool):
+            raise TypeError(f"report: value={value!r} must be a number")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"report: value={value!r} of type {type(value).__name__} must be a number"
+            ) from None
+        if step in self._intermediate_values:
+            _logger.warning(
+                "trial %d reported step %d twice; the first value %r is kept",
+                self._number,
+                step,
+                self._intermediate_values[step],
+            )
+            return
+        self._storage.set_trial_intermediate_value(self._trial_id, step, number)
+        self._intermediate_values[step] = number
+
+    def should_prune(self) -> bool:
+        """Ask the study's pruner whether to stop now (then ``raise dltune.TrialPruned()``).
+
+        A trial that reported NaN as its last value is always pruned: it stopped learning.
+        """
+        if not self._intermediate_values:
+            return False
+        last = self._intermediate_values[max(self._intermediate_values)]
+        if math.isnan(last):
+            return True
+        return bool(self._study.pruner.prune(self._study._view, self._frozen()))
+
+    def set_user_attr(self, key: str, value: Any) -> None:
+        """Keep a JSON-serializable value with the trial (a metric, a path, a note).
+
+        Raises:
+            TypeError: If ``key`` is not a str or ``value`` not JSON-serializable.
+        """
+        self._storage.set_trial_attr(self._trial_id, key, value, system=False)
+        self._user_attrs[key] = value
+
+    def set_system_attr(self, key: str, value: Any) -> None:
+        """Keep a value for dltune and its plug-ins (not meant for user code)."""
+        self._storage.set_trial_attr(self._trial_id, key, value, system=True)
+        self._system_attrs[key] = value

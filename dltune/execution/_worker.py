@@ -1,0 +1,160 @@
+"""The worker loop shared by every executor and by ``dltune worker``: claim, run, finish."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from dltune.exceptions import TrialPruned
+from dltune.exceptions import UpdateFinishedTrialError
+from dltune.trial import TrialState
+
+if TYPE_CHECKING:
+    from dltune.execution._job import OptimizeJob
+    from dltune.storage import BaseStorage
+    from dltune.study import Study
+    from dltune.trial import FrozenTrial
+
+__all__ = ["run_trial", "run_worker", "worker_name"]
+
+_logger = logging.getLogger(__name__)
+
+
+def worker_name() -> str:
+    """``host:pid``, how trials record which worker ran them."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Heartbeat:
+    """Beats for a running trial from a daemon thread, and reaps other workers' stale trials.
+
+    Does nothing for storages that need no heartbeat (in-memory).
+    """
+
+    def __init__(self, storage: BaseStorage, study_id: int, trial_id: int) -> None:
+        self._storage = storage
+        self._study_id = study_id
+        self._trial_id = trial_id
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Heartbeat:
+        if self._storage.heartbeat_seconds is not None:
+            self._thread = threading.Thread(target=self._beat, name="dltune-heartbeat", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _beat(self) -> None:
+        interval = self._storage.heartbeat_seconds
+        assert interval is not None
+        while not self._stop.wait(interval):
+            try:
+                self._storage.record_heartbeat(self._trial_id)
+                self._storage.fail_stale_trials(self._study_id)
+            except Exception:  # a missed beat is retried next time; never kill the trial
+                _logger.warning("heartbeat of trial id %d failed", self._trial_id, exc_info=True)
+
+
+def run_trial(
+    study: Study,
+    objective: Callable[..., object],
+    frozen: FrozenTrial,
+    catch: tuple[type[Exception], ...] | None,
+) -> FrozenTrial:
+    """Run the objective on a claimed trial and store how it ended.
+
+    Returns:
+        The finished trial.
+
+    Raises:
+        KeyboardInterrupt: After failing the trial with reason 'interrupted'.
+        Exception: The objective's, if ``catch`` is a tuple it is not in (after storing it).
+    """
+    trial = study._start(frozen)
+    try:
+        with Heartbeat(study._storage, study._study_id, frozen.trial_id):
+            result = objective(trial)
+    except TrialPruned:
+        return _finish(study, trial, None, TrialState.PRUNED, None)
+    except KeyboardInterrupt:
+        _finish(study, trial, None, TrialState.FAIL, "interrupted")
+        raise
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        finished = _finish(study, trial, None, TrialState.FAIL, reason)
+        if catch is not None and not isinstance(exc, catch):
+            raise
+        _logger.debug("trial %d traceback", frozen.number, exc_info=True)
+        return finished
+    return _finish(study, trial, result, TrialState.COMPLETE, None)
+
+
+def _finish(
+    study: Study, trial: object, result: object, state: TrialState, reason: str | None
+) -> FrozenTrial:
+    from dltune._trial import Trial
+
+    assert isinstance(trial, Trial)
+    try:
+        return study.tell(
+            trial,
+            result if state == TrialState.COMPLETE else None,  # type: ignore[arg-type]
+            state,
+            reason=reason,
+        )
+    except UpdateFinishedTrialError:
+        # Another worker failed this trial as stale (this one paused longer than the grace
+        # period); its outcome stands and the study goes on.
+        stored = study._storage.get_trial(trial._trial_id)
+        _logger.warning(
+            "trial %d finished after it was marked %s (%s); its result was dropped",
+            trial.number,
+            stored.state.name,
+            stored.reason,
+        )
+        return stored
+
+
+def run_worker(
+    study: Study,
+    job: OptimizeJob,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_finished: Callable[[FrozenTrial], None] | None = None,
+) -> int:
+    """Claim and run trials until the budget, the deadline or ``should_stop`` ends it.
+
+    Returns:
+        How many trials this worker ran.
+    """
+    storage, worker = study._storage, worker_name()
+    n_run = 0
+    while not should_stop():
+        if job.deadline is not None and time.time() >= job.deadline:
+            break
+        storage.fail_stale_trials(study._study_id)
+        if study.sampler.is_exhausted(study._view):
+            break
+        frozen = storage.claim_trial(study._study_id, max_trials=job.n_trials, worker=worker)
+        if frozen is None:
+            break
+        finished = run_trial(study, job.objective, frozen, job.catch)
+        n_run += 1
+        if on_finished is not None:
+            on_finished(finished)
+    return n_run

@@ -1,0 +1,147 @@
+"""Trial states, directions and the frozen trial record.
+
+The frozen record is what storages return and what samplers, pruners and analyses read. The live,
+define-by-run handle an objective receives is :class:`dltune.Trial` (in ``dltune._trial_handle``),
+which writes through the study's storage.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import datetime
+from typing import Any
+
+from dltune.space import BaseDistribution
+
+__all__ = [
+    "FrozenTrial",
+    "StudyDirection",
+    "TrialState",
+]
+
+
+class TrialState(enum.Enum):
+    """Where a trial is in its life.
+
+    ``WAITING`` (enqueued, not yet claimed) -> ``RUNNING`` -> one of the finished states
+    ``COMPLETE``, ``PRUNED`` or ``FAIL``.
+    """
+
+    WAITING = "WAITING"
+    RUNNING = "RUNNING"
+    COMPLETE = "COMPLETE"
+    PRUNED = "PRUNED"
+    FAIL = "FAIL"
+
+    def is_finished(self) -> bool:
+        """Whether the state is final (COMPLETE, PRUNED or FAIL)."""
+        return self in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+class StudyDirection(enum.Enum):
+    """Whether an objective value is to be minimized or maximized."""
+
+    MINIMIZE = "MINIMIZE"
+    MAXIMIZE = "MAXIMIZE"
+
+    @classmethod
+    def parse(cls, value: str | StudyDirection) -> StudyDirection:
+        """Accept ``"minimize"``/``"maximize"`` (any case) or a member.
+
+        Raises:
+            ValueError: Naming the bad value and the accepted ones.
+        """
+        if isinstance(value, StudyDirection):
+            return value
+        if isinstance(value, str) and value.upper() in cls.__members__:
+            return cls[value.upper()]
+        raise ValueError(f"direction={value!r} is not valid; use 'minimize' or 'maximize'")
+
+
+def datetime_from_epoch(seconds: float | None) -> datetime | None:
+    """Convert epoch seconds (as the storages keep them) to a naive local datetime."""
+    return None if seconds is None else datetime.fromtimestamp(seconds)
+
+
+@dataclass(slots=True)
+class FrozenTrial:
+    """A snapshot of one trial, as the storage holds it.
+
+    Attributes:
+        number: The trial's number in its study, 0..N-1 in creation order.
+        trial_id: The storage's identifier, unique across studies.
+        state: The trial's state.
+        values: The objective values of a COMPLETE trial (one per direction), else ``None``.
+        params: Parameter values as the objective saw them.
+        distributions: The distribution each parameter was drawn from.
+        intermediate_values: ``step -> value`` as reported (NaN allowed here).
+        user_attrs: Attributes set with ``Trial.set_user_attr``.
+        system_attrs: Attributes dltune and its plug-ins keep (``reason``, ``retry_of``, ...).
+        datetime_start: When it started running (storage clock), or ``None`` while WAITING.
+        datetime_complete: When it finished, or ``None``.
+    """
+
+    number: int
+    trial_id: int
+    state: TrialState
+    values: list[float] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    distributions: dict[str, BaseDistribution] = field(default_factory=dict)
+    intermediate_values: dict[int, float] = field(default_factory=dict)
+    user_attrs: dict[str, Any] = field(default_factory=dict)
+    system_attrs: dict[str, Any] = field(default_factory=dict)
+    datetime_start: datetime | None = None
+    datetime_complete: datetime | None = None
+
+    @property
+    def value(self) -> float | None:
+        """The objective value of a single-objective trial (``None`` unless COMPLETE).
+
+        Raises:
+            RuntimeError: If the trial has several values (use ``values``).
+        """
+        if self.values is None:
+            return None
+        if len(self.values) != 1:
+            raise RuntimeError(
+                f"trial {self.number} has {len(self.values)} values; use trial.values"
+            )
+        return self.values[0]
+
+    @property
+    def reason(self) -> str | None:
+        """Why the trial ended as it did ('stale', 'interrupted', an error), if recorded."""
+        reason = self.system_attrs.get("reason")
+        return None if reason is None else str(reason)
+
+    @property
+    def last_step(self) -> int | None:
+        """The highest step reported, or ``None``."""
+        return max(self.intermediate_values) if self.intermediate_values else None
+
+    @property
+    def duration_seconds(self) -> float | None:
+        """Seconds from start to completion, or ``None`` while unfinished."""
+        if self.datetime_start is None or self.datetime_complete is None:
+            return None
+        return (self.datetime_complete - self.datetime_start).total_seconds()
+
+
+def check_value(value: Any) -> tuple[float | None, str | None]:
+    """Validate an objective value: ``(float, None)`` if usable, else ``(None, reason)``.
+
+    +inf and -inf are usable (a diverged loss is a legitimate, terrible value); NaN, ``None``,
+    strings and other objects are not.
+    """
+    if isinstance(value, bool) or value is None:
+        return None, f"the objective returned {value!r}, not a number"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None, f"the objective returned {value!r} of type {type(value).__name__}, not a number"
+    if math.isnan(number):
+        return None, "the objective returned nan"
+    return number, None
