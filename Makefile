@@ -1,0 +1,46 @@
+# Entry points for people and CI alike: `make check` and `make test`.
+SHELL := /bin/bash
+.DELETE_ON_ERROR:
+
+PYTHON ?= python3
+VENV := .venv
+VENV_BIN := $(VENV)/bin
+STAMP := $(VENV)/.stamp
+PYTEST_ARGS ?=
+
+.PHONY: all venv check test demo bench clean distclean
+
+all: check test
+
+venv: $(STAMP)
+
+# Reinstalls only when pyproject.toml changes (or the venv is missing).
+$(STAMP): pyproject.toml
+	@test -x $(VENV_BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(VENV_BIN)/python -m pip install --quiet --upgrade pip
+	$(VENV_BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+check: venv
+	$(VENV_BIN)/ruff check .
+	$(VENV_BIN)/ruff format --check .
+	$(VENV_BIN)/mypy
+
+test: venv
+	scripts/test.sh $(PYTEST_ARGS)
+
+demo: venv
+	$(VENV_BIN)/python examples/quickstart.py
+
+bench: venv
+	$(VENV_BIN)/python -m benchmarks
+
+clean:
+	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis \
+		test-artifacts benchmarks/_work
+	find . -path ./$(VENV) -prune -o \
+		\( -name __pycache__ -o -name '*.egg-info' \) -type d -print0 \
+		| xargs -0 -r rm -rf
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Proves that a bare core install (`pip install .`, no extras) in a fresh venv
+# imports, runs `dltune --help`, ships its package data and pulls in no extra.
+# Called by scripts/test.sh when CI=true or DLTUNE_TEST_BARE=1.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+PYTHON=${PYTHON:-python3}
+
+fail() {
+    {
+        echo
+        echo "################################################################################"
+        echo "#"
+        echo "#   BARE INSTALL CHECK FAILED: $*"
+        echo "#"
+        echo "#   A plain 'pip install dltune' (no extras) must import and run --help."
+        echo "#"
+        echo "################################################################################"
+        echo
+    } >&2
+    exit 1
+}
+
+work=$(mktemp -d /tmp/dltune-bare.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+echo "check_bare_install.sh: installing the core (no extras) into a fresh venv" >&2
+"$PYTHON" -m venv "$work/venv" || fail "'$PYTHON -m venv' failed"
+vpy=$work/venv/bin/python
+if ! "$vpy" -m pip install --quiet "$ROOT" >"$work/pip.log" 2>&1; then
+    cat "$work/pip.log" >&2
+    fail "'pip install .' failed (pip's output is above)"
+fi
+
+# From the temp dir and with -I, so that the source tree cannot stand in for the install.
+cd "$work"
+if ! "$work/venv/bin/dltune" --help >"$work/help.txt" 2>&1; then
+    cat "$work/help.txt" >&2
+    fail "'dltune --help' failed (its output is above)"
+fi
+"$vpy" -I -c "import dltune" || fail "'python -c \"import dltune\"' failed (traceback above)"
+
+# Package data: py.typed and every alembic script in the source tree are installed.
+site=$("$vpy" -I -c 'import os, dltune; print(os.path.dirname(dltune.__file__))')
+[[ $site == "$work"/venv/* ]] || fail "dltune was imported from $site, not from the bare venv"
+[[ -f $site/py.typed ]] || fail "dltune/py.typed is missing from the installed package"
+if [[ -d $ROOT/dltune/storage/_migrations ]]; then
+    while IFS= read -r -d '' f; do
+        rel=${f#"$ROOT"/dltune/}
+        [[ -f $site/$rel ]] || fail "package data dltune/$rel is missing from the installed package"
+    done < <(find "$ROOT/dltune/storage/_migrations" -type f \
+        \( -name '*.py' -o -name '*.mako' -o -name '*.ini' \) -not -path '*/__pycache__/*' -print0)
+fi
+
+# The core must not pull in an extra through a transitive dependency.
+"$vpy" -I - <<'EOF' || fail "the core install pulled in an extra (listed above)"
+import importlib.util
+import sys
+
+extras = ["torch", "pandas", "psycopg", "distributed", "optuna"]
+found = [name for name in extras if importlib.util.find_spec(name) is not None]
+if found:
+    print("installed without asking for an extra:", ", ".join(found), file=sys.stderr)
+    sys.exit(1)
+EOF
+
+echo "check_bare_install.sh: OK (import dltune, dltune --help, package data, no extras)" >&2
