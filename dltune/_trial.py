@@ -167,7 +167,7 @@ class Trial:
             ValueError: For empty or duplicated choices.
             TypeError: For choices of other types, naming the parameter.
         """
-        dist = _build("suggest_categorical", name, lambda: CategoricalDistribution(choices))
+        dist = _build("suggest_categorical", name, lambda: CategoricalDistribution.of(choices))
         return self._suggest(name, dist)  # type: ignore[no-any-return]
 
     def _suggest(self, name: str, dist: BaseDistribution) -> Any:
@@ -197,9 +197,7 @@ class Trial:
             frozen = self._frozen()
             self._relative_space = sampler.infer_relative_search_space(view, frozen)
             if self._relative_space:
-                self._relative_params = sampler.sample_relative(
-                    view, frozen, self._relative_space
-                )
+                self._relative_params = sampler.sample_relative(view, frozen, self._relative_space)
         if name in self._relative_params and self._relative_space.get(name) == dist:
             return dist.to_internal(self._relative_params[name])
         value = sampler.sample_independent(view, self._frozen(), name, dist)

@@ -314,6 +314,17 @@ class CategoricalDistribution(BaseDistribution):
             raise ValueError(f"choices={choices!r} holds duplicates; each choice must be distinct")
         object.__setattr__(self, "choices", choices)
 
+    @classmethod
+    def of(cls, choices: Sequence[CategoricalChoice]) -> CategoricalDistribution:
+        """Build from any sequence of choices (a list, say), refusing a bare string.
+
+        Raises:
+            TypeError: If ``choices`` is a str or not a sequence.
+        """
+        if isinstance(choices, str | bytes) or not isinstance(choices, Sequence):
+            raise TypeError(f"choices={choices!r} must be a list or tuple of choices")
+        return cls(tuple(choices))
+
     def index(self, value: Any) -> int:
         """The position of ``value`` in ``choices``, raising ``ValueError`` if absent."""
         try:

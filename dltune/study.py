@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import uuid
 from collections.abc import Callable
 from collections.abc import Container
@@ -22,6 +21,7 @@ from dltune.storage import BaseStorage
 from dltune.storage import FrozenStudy
 from dltune.storage import get_storage
 from dltune.storage._base import FIXED_PARAMS_KEY
+from dltune.trial import INTERRUPTED
 from dltune.trial import FrozenTrial
 from dltune.trial import StudyDirection
 from dltune.trial import TrialState
@@ -148,9 +148,7 @@ class Study:
 
         def dominated(i: int) -> bool:
             p = points[i]
-            return any(
-                all(a <= b for a, b in zip(q, p, strict=True)) and q != p for q in points
-            )
+            return any(all(a <= b for a, b in zip(q, p, strict=True)) and q != p for q in points)
 
         return [t for i, t in enumerate(trials) if not dominated(i)]
 
@@ -264,7 +262,7 @@ class Study:
         self.sampler.after_trial(self._view, frozen, state, final_values)
         self._storage.set_trial_state_values(trial_id, state, final_values, reason)
         finished = self._storage.get_trial(trial_id)
-        if state == TrialState.FAIL:
+        if state == TrialState.FAIL and reason != INTERRUPTED:
             _logger.warning(
                 "trial %d failed with params %r: %s", finished.number, finished.params, reason
             )
@@ -556,7 +554,3 @@ def list_studies(storage: str | BaseStorage) -> list[FrozenStudy]:
 def get_all_study_names(storage: str | BaseStorage) -> list[str]:
     """The names of every study in a storage."""
     return [s.study_name for s in list_studies(storage)]
-
-
-def _is_finite(value: float) -> bool:
-    return math.isfinite(value)

@@ -23,6 +23,12 @@ __all__ = [
 ]
 
 
+#: The reason of a trial failed by Ctrl-C (or SIGTERM) while it ran.
+INTERRUPTED = "interrupted"
+#: The reason of a RUNNING trial failed because its worker stopped sending heartbeats.
+STALE = "stale"
+
+
 class TrialState(enum.Enum):
     """Where a trial is in its life.
 
@@ -141,7 +147,10 @@ def check_value(value: Any) -> tuple[float | None, str | None]:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        return None, f"the objective returned {value!r} of type {type(value).__name__}, not a number"
+        return (
+            None,
+            f"the objective returned {value!r} of type {type(value).__name__}, not a number",
+        )
     if math.isnan(number):
         return None, "the objective returned nan"
     return number, None

@@ -61,9 +61,7 @@ class StudyView:
         """
         directions = self.directions
         if len(directions) != 1:
-            raise RuntimeError(
-                f"the study has {len(directions)} objectives; use study.directions"
-            )
+            raise RuntimeError(f"the study has {len(directions)} objectives; use study.directions")
         return directions[0]
 
     @property

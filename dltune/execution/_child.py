@@ -44,10 +44,7 @@ def main(address: str) -> int:
     _die_with_parent()
     conn = Client(address, family="AF_UNIX", authkey=bytes.fromhex(os.environ[AUTHKEY_ENV]))
     conn.send(os.getpid())
-    job = cloudpickle.loads(conn.recv_bytes())
     lock = threading.Lock()
-    if job.storage == PARENT_STORAGE:
-        job.storage = RemoteStorage(conn, lock)
 
     def should_stop() -> bool:
         with lock:
@@ -60,6 +57,12 @@ def main(address: str) -> int:
 
     code = 0
     try:
+        # The parent's import path, so objectives defined in its modules unpickle here.
+        parent_path = list(conn.recv())
+        sys.path[:] = [*parent_path, *(p for p in sys.path if p not in parent_path)]
+        job = cloudpickle.loads(conn.recv_bytes())
+        if job.storage == PARENT_STORAGE:
+            job.storage = RemoteStorage(conn, lock)
         study = Study(job.study_name, job.storage, job.sampler, job.pruner)
         run_worker(study, job, should_stop, on_finished)
     except KeyboardInterrupt:

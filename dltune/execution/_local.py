@@ -188,9 +188,10 @@ class _ProcessPool:
     def _serve(self, child: _Child) -> None:
         conn = child.conn
         assert conn is not None
-        conn.send_bytes(self._payload)
         pid = child.proc.pid
         try:
+            conn.send(list(sys.path))
+            conn.send_bytes(self._payload)
             while True:
                 message = conn.recv()
                 kind = message[0]
@@ -204,6 +205,7 @@ class _ProcessPool:
                     self._events.put(("finished", message[1]))
                 elif kind == "error":
                     child.error = _load_error(message[1])
+                    self._stop.set()  # an uncaught objective error stops the study
                 elif kind == "done":
                     break
         except (EOFError, OSError):

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import socket
 import threading
 import time
 from collections.abc import Callable
+from collections.abc import Iterator
+from types import FrameType
 from types import TracebackType
 from typing import TYPE_CHECKING
+from typing import Any
 
 from dltune.exceptions import TrialPruned
 from dltune.exceptions import UpdateFinishedTrialError
+from dltune.trial import INTERRUPTED
 from dltune.trial import TrialState
 
 if TYPE_CHECKING:
@@ -21,7 +27,7 @@ if TYPE_CHECKING:
     from dltune.study import Study
     from dltune.trial import FrozenTrial
 
-__all__ = ["run_trial", "run_worker", "worker_name"]
+__all__ = ["DeferInterrupts", "run_trial", "run_worker", "worker_name"]
 
 _logger = logging.getLogger(__name__)
 
@@ -46,7 +52,9 @@ class Heartbeat:
 
     def __enter__(self) -> Heartbeat:
         if self._storage.heartbeat_seconds is not None:
-            self._thread = threading.Thread(target=self._beat, name="dltune-heartbeat", daemon=True)
+            self._thread = threading.Thread(
+                target=self._beat, name="dltune-heartbeat", daemon=True
+            )
             self._thread.start()
         return self
 
@@ -71,13 +79,77 @@ class Heartbeat:
                 _logger.warning("heartbeat of trial id %d failed", self._trial_id, exc_info=True)
 
 
+class DeferInterrupts:
+    """Holds Ctrl-C (SIGINT, and SIGTERM) back while dltune claims, starts and finishes a
+    trial, so an interrupt can never leave a trial RUNNING; it takes effect right after.
+
+    Only the objective runs interruptibly, inside :meth:`released`. Signal handlers can only be
+    set in the main thread; elsewhere this does nothing.
+    """
+
+    _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self._saved: dict[int, Any] = {}
+        self._pending = False
+
+    def _hold(self, signum: int, frame: FrameType | None) -> None:
+        self._pending = True
+
+    def __enter__(self) -> DeferInterrupts:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self._SIGNALS:
+                handler = signal.getsignal(sig)
+                if handler in (signal.SIG_IGN, None):
+                    continue  # an ignored signal stays ignored
+                self._saved[sig] = handler
+                signal.signal(sig, self._hold)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for sig, handler in self._saved.items():
+            signal.signal(sig, handler)
+        self._saved.clear()
+        if self._pending and exc_type is None:
+            self._pending = False
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def released(self) -> Iterator[None]:
+        """Let interrupts through (raising one held back) while the block runs."""
+        for sig, handler in self._saved.items():
+            signal.signal(sig, handler)
+        try:
+            if self._pending:
+                self._pending = False
+                raise KeyboardInterrupt
+            yield
+        finally:
+            for sig in self._saved:
+                signal.signal(sig, self._hold)
+
+
 def run_trial(
     study: Study,
     objective: Callable[..., object],
     frozen: FrozenTrial,
     catch: tuple[type[Exception], ...] | None,
+    interrupts: DeferInterrupts | None = None,
 ) -> FrozenTrial:
     """Run the objective on a claimed trial and store how it ended.
+
+    Args:
+        study: The study.
+        objective: The objective.
+        frozen: The claimed trial.
+        catch: ``None`` to store any exception as FAIL and go on; else the exception types
+            that do not propagate.
+        interrupts: Interrupts held back outside the objective (none by default).
 
     Returns:
         The finished trial.
@@ -86,14 +158,15 @@ def run_trial(
         KeyboardInterrupt: After failing the trial with reason 'interrupted'.
         Exception: The objective's, if ``catch`` is a tuple it is not in (after storing it).
     """
+    released = interrupts.released() if interrupts is not None else contextlib.nullcontext()
     trial = study._start(frozen)
     try:
-        with Heartbeat(study._storage, study._study_id, frozen.trial_id):
+        with released, Heartbeat(study._storage, study._study_id, frozen.trial_id):
             result = objective(trial)
     except TrialPruned:
         return _finish(study, trial, None, TrialState.PRUNED, None)
     except KeyboardInterrupt:
-        _finish(study, trial, None, TrialState.FAIL, "interrupted")
+        _finish(study, trial, None, TrialState.FAIL, INTERRUPTED)
         raise
     except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}"
@@ -150,10 +223,11 @@ def run_worker(
         storage.fail_stale_trials(study._study_id)
         if study.sampler.is_exhausted(study._view):
             break
-        frozen = storage.claim_trial(study._study_id, max_trials=job.n_trials, worker=worker)
-        if frozen is None:
-            break
-        finished = run_trial(study, job.objective, frozen, job.catch)
+        with DeferInterrupts() as interrupts:
+            frozen = storage.claim_trial(study._study_id, max_trials=job.n_trials, worker=worker)
+            if frozen is None:
+                break
+            finished = run_trial(study, job.objective, frozen, job.catch, interrupts)
         n_run += 1
         if on_finished is not None:
             on_finished(finished)

@@ -52,9 +52,7 @@ class GridSampler(BaseSampler):
         [-1, 0, 1]
     """
 
-    def __init__(
-        self, search_space: Mapping[str, Sequence[Any]], seed: int | None = None
-    ) -> None:
+    def __init__(self, search_space: Mapping[str, Sequence[Any]], seed: int | None = None) -> None:
         if not isinstance(search_space, Mapping) or not search_space:
             raise ValueError(f"search_space={search_space!r} must be a non-empty dict")
         self._names = sorted(search_space)
