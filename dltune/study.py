@@ -490,6 +490,9 @@ def create_study(
         )
     if sampler is None:
         sampler = RandomSampler(seed=seed)
+    _check_plugin("sampler", sampler, BaseSampler)  # before anything is written
+    if pruner is not None:
+        _check_plugin("pruner", pruner, BasePruner)
     backend = get_storage(storage)
     name = study_name if study_name is not None else f"no-name-{uuid.uuid4()}"
     try:

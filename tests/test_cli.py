@@ -147,11 +147,6 @@ def test_help_runs_as_a_module_without_extras() -> None:
     assert as_module.stdout.startswith("Usage: dltune")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dltune.storage imports SQLStorage (SQLAlchemy, alembic) eagerly and dltune._trial "
-    "imports dltune.storage, so `import dltune` loads the database layer; reported to the lead",
-)
 def test_help_does_not_load_the_database_layer() -> None:
     code = "import sys, dltune.cli; print(sorted({'sqlalchemy', 'alembic'} & set(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -61,9 +61,13 @@ class BaseStorage(abc.ABC):
     passed to it is never overshot however many workers claim at once.
 
     Heartbeats: a storage shared by processes sets ``heartbeat_seconds``; workers then call
-    :meth:`record_heartbeat` for each running trial, and :meth:`fail_stale_trials` marks RUNNING
-    trials whose heartbeat is older than ``grace_seconds`` as FAIL with reason ``'stale'`` (and,
-    with ``max_retries``, enqueues their params again as a new trial linked to the failed one).
+    :meth:`record_heartbeat` for each running trial, which moves the trial's deadline to the
+    storage clock's now plus *this worker's* ``grace_seconds``. :meth:`fail_stale_trials`, run by
+    any worker or reader, marks RUNNING trials past their own deadline as FAIL with reason
+    ``'stale'``; a reaper never applies its own grace period to another worker's trial. A trial
+    claimed through a storage with ``max_retries`` carries that many retries: when it goes stale
+    its params are enqueued again as a new trial linked to it (``retry_of``), with one retry
+    fewer.
     """
 
     #: Seconds between heartbeats of a running trial; ``None`` when the storage needs none.
@@ -232,10 +236,12 @@ class BaseStorage(abc.ABC):
     # -- liveness ----------------------------------------------------------------------------
 
     def record_heartbeat(self, trial_id: int) -> None:  # noqa: B027 - optional hook
-        """Note that the worker of a RUNNING trial is alive. Does nothing by default."""
+        """Note that the worker of a RUNNING trial is alive (a no-op once it finished).
+
+        Does nothing by default."""
 
     def fail_stale_trials(self, study_id: int) -> list[int]:
-        """Fail RUNNING trials whose heartbeat is older than ``grace_seconds``.
+        """Fail RUNNING trials past their heartbeat deadline; enqueue their retries.
 
         Returns the numbers of the trials failed. Does nothing (returns ``[]``) by default, for
         storages living inside one process.
