@@ -221,6 +221,10 @@ class Trial:
             raise ValueError(f"report: step={step!r} must be >= 0")
         if isinstance(value, bool):
             raise TypeError(f"report: value={value!r} must be a number")
+        if isinstance(value, str | bytes):
+            raise TypeError(
+                f"report: value={value!r} of type {type(value).__name__} must be a number"
+            )
         try:
             number = float(value)
         except (TypeError, ValueError):

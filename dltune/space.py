@@ -31,7 +31,7 @@ __all__ = [
 
 CategoricalChoice: TypeAlias = None | bool | int | float | str
 _CHOICE_TYPES = (type(None), bool, int, float, str)
-_REL_TOL = 1e-9
+_MAX_EXACT_INT = 2**53
 
 
 class BaseDistribution(abc.ABC):
@@ -79,13 +79,20 @@ def _check_low_high(low: float, high: float) -> None:
 def _check_step_divides(low: float, high: float, step: float) -> None:
     if step <= 0:
         raise ValueError(f"step={step!r} must be > 0")
-    n_steps = (high - low) / step
-    if abs(n_steps - round(n_steps)) > _REL_TOL * max(1.0, abs(n_steps)):
+    n_steps = round((high - low) / step)
+    if not _on_grid(low + n_steps * step, high, low, high):
+        fixed = low + math.floor((high - low) / step) * step
         raise ValueError(
             f"step={step!r} does not divide the range high - low = {high - low!r}; "
-            f"choose a step that divides it or set high to "
-            f"{low + math.floor(n_steps + _REL_TOL) * step!r}"
+            f"choose a step that divides it or set high to {fixed!r}"
         )
+
+
+def _on_grid(x: float, target: float, low: float, high: float) -> bool:
+    """Whether ``x`` equals ``target`` up to the rounding error of numbers as large as the
+    bounds (a relative tolerance on the step count fails for large bounds and fine steps)."""
+    scale = max(abs(low), abs(high), 1e-300)
+    return math.isclose(x, target, rel_tol=1e-12, abs_tol=8 * math.ulp(scale))
 
 
 @dataclass(frozen=True)
@@ -151,8 +158,8 @@ class FloatDistribution(BaseDistribution):
             return False
         if self.step is None:
             return True
-        k = (x - self.low) / self.step
-        return abs(k - round(k)) <= 1e-8 * max(1.0, abs(k))
+        k = round((x - self.low) / self.step)
+        return _on_grid(self.low + k * self.step, x, self.low, self.high)
 
     def to_unit(self, internal: float) -> float:
         if self.low == self.high:
@@ -213,6 +220,12 @@ class IntDistribution(BaseDistribution):
                     object.__setattr__(self, arg, int(value))
                     continue
                 raise TypeError(f"{arg}={value!r} must be an integer")
+        for arg in ("low", "high"):
+            if abs(getattr(self, arg)) > _MAX_EXACT_INT:
+                raise ValueError(
+                    f"{arg}={getattr(self, arg)!r} is beyond +-2**53, where floats (the stored "
+                    "form) no longer hold every integer; use a smaller range or a log-scaled float"
+                )
         _check_low_high(self.low, self.high)
         if self.step < 1:
             raise ValueError(f"step={self.step!r} must be an integer >= 1")
@@ -276,7 +289,7 @@ class IntDistribution(BaseDistribution):
         return {"low": self.low, "high": self.high, "log": self.log, "step": self.step}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CategoricalDistribution(BaseDistribution):
     """A parameter taking one of a fixed, ordered tuple of choices.
 
@@ -313,6 +326,18 @@ class CategoricalDistribution(BaseDistribution):
         if len(set(keys)) != len(keys):
             raise ValueError(f"choices={choices!r} holds duplicates; each choice must be distinct")
         object.__setattr__(self, "choices", choices)
+
+    def __eq__(self, other: object) -> bool:
+        # True == 1 in Python, but a choice of True and a choice of 1 are different choices.
+        if not isinstance(other, CategoricalDistribution):
+            return NotImplemented
+        return self._keys() == other._keys()
+
+    def __hash__(self) -> int:
+        return hash(self._keys())
+
+    def _keys(self) -> tuple[tuple[str, Any], ...]:
+        return tuple((type(c).__name__, c) for c in self.choices)
 
     @classmethod
     def of(cls, choices: Sequence[CategoricalChoice]) -> CategoricalDistribution:
@@ -351,7 +376,8 @@ class CategoricalDistribution(BaseDistribution):
 
     def from_unit(self, unit: float) -> float:
         n = len(self.choices)
-        return float(min(max(int(math.floor(float(unit) * n)), 0), n - 1))
+        unit = min(max(float(unit), 0.0), 1.0)
+        return float(min(int(math.floor(unit * n)), n - 1))
 
     def is_single(self) -> bool:
         return len(self.choices) == 1
@@ -397,9 +423,15 @@ def distribution_from_json(text: str) -> BaseDistribution:
         cls = _KINDS[kind]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"not a serialized distribution: {text!r}") from exc
-    if cls is CategoricalDistribution:
-        return CategoricalDistribution(tuple(data["choices"]))
-    return cls(**data)
+    try:
+        if cls is CategoricalDistribution:
+            choices = data.pop("choices")
+            if data:
+                raise TypeError(f"unexpected keys {sorted(data)!r}")
+            return CategoricalDistribution.of(choices)
+        return cls(**data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"not a serialized distribution: {text!r} ({exc})") from exc
 
 
 def check_compatible(name: str, old: BaseDistribution, new: BaseDistribution) -> None:

@@ -233,8 +233,9 @@ class Study:
 
         Args:
             trial: The handle from :meth:`ask`, or its number.
-            values: The objective value (or one per objective). A value that is not a number
-                (NaN, ``None``, a string) fails the trial with the reason; infinities are kept.
+            values: The objective value (or one per objective). Values that are not numbers
+                (NaN, ``None``, a string) or of the wrong count fail the trial with the reason,
+                as an objective returning them would; infinities are kept.
             state: ``COMPLETE`` (the default when values are given), ``PRUNED`` or ``FAIL``.
             reason: Why the trial ended, kept with it.
 
@@ -242,8 +243,7 @@ class Study:
             The finished trial.
 
         Raises:
-            ValueError: If state is RUNNING/WAITING, or values are given with PRUNED/FAIL, or
-                the wrong number of values is given.
+            ValueError: If state is RUNNING/WAITING, or values are given with PRUNED/FAIL.
             UpdateFinishedTrialError: If the trial is already finished.
         """
         trial_id = self._trial_id_of(trial)
@@ -332,9 +332,6 @@ class Study:
             user_attrs=dict(user_attrs or {}),
             system_attrs={FIXED_PARAMS_KEY: dict(params)},
         )
-        from dltune.storage._memory import check_json
-
-        check_json("params", params)
         self._storage.create_new_trial(self._study_id, template)
 
     def add_trial(self, trial: FrozenTrial) -> None:
@@ -349,9 +346,6 @@ class Study:
             values, why = self._check_values(trial.values)
             if values is None:
                 raise ValueError(f"cannot add a COMPLETE trial: {why}")
-        for name, dist in trial.distributions.items():
-            if name in trial.params:
-                dist.to_internal(trial.params[name])
         self._storage.create_new_trial(self._study_id, trial)
 
     # -- optimize ----------------------------------------------------------------------------

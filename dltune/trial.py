@@ -144,6 +144,10 @@ def check_value(value: Any) -> tuple[float | None, str | None]:
     """
     if isinstance(value, bool) or value is None:
         return None, f"the objective returned {value!r}, not a number"
+    if isinstance(value, str | bytes):
+        return None, (
+            f"the objective returned {value!r} of type {type(value).__name__}, not a number"
+        )
     try:
         number = float(value)
     except (TypeError, ValueError):

@@ -68,9 +68,15 @@ class GridSampler(BaseSampler):
         self._sizes = [len(self._values[n]) for n in self._names]
         self.grid_size = math.prod(self._sizes)
         self._seed = check_seed(seed)
+        rng = np.random.default_rng(self._seed)
         self._order: np.ndarray | None = None
         if self.grid_size <= _MAX_SHUFFLED:
-            self._order = np.random.default_rng(self._seed).permutation(self.grid_size)
+            self._order = rng.permutation(self.grid_size)
+        else:  # too big to shuffle: a seeded affine bijection n -> (a n + b) mod N
+            self._mult = int(rng.integers(1, self.grid_size))
+            while math.gcd(self._mult, self.grid_size) != 1:
+                self._mult = int(rng.integers(1, self.grid_size))
+            self._shift = int(rng.integers(0, self.grid_size))
 
     def __len__(self) -> int:
         return self.grid_size
@@ -80,6 +86,8 @@ class GridSampler(BaseSampler):
         index = number % self.grid_size
         if self._order is not None:
             index = int(self._order[index])
+        else:
+            index = (self._mult * index + self._shift) % self.grid_size
         point = {}
         for name, size in zip(reversed(self._names), reversed(self._sizes), strict=True):
             index, digit = divmod(index, size)

@@ -39,7 +39,9 @@ class QMCSampler(BaseSampler):
 
     def __init__(self, seed: int | None = None, *, scramble: bool = True) -> None:
         self._seed = check_seed(seed)
-        self._scramble = bool(scramble)
+        if not isinstance(scramble, bool):
+            raise TypeError(f"scramble={scramble!r} must be True or False")
+        self._scramble = scramble
         self._fallback = RandomSampler(self._seed)
         self._space: dict[str, BaseDistribution] | None = None
         self._lock = threading.Lock()

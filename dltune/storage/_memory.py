@@ -56,6 +56,23 @@ def check_json(key: str, value: Any) -> str:
         ) from exc
 
 
+def check_template(template: FrozenTrial) -> None:
+    """Refuse a trial template that a storage could not hold as given (before any write)."""
+    if template.values is not None and any(math.isnan(v) for v in template.values):
+        raise ValueError(f"values={template.values!r}: NaN cannot be stored; fail the trial")
+    missing = sorted(set(template.params) ^ set(template.distributions))
+    if missing:
+        raise ValueError(
+            f"params and distributions must name the same parameters; {missing!r} appear in "
+            "only one of them"
+        )
+    for name, value in template.params.items():
+        template.distributions[name].to_internal(value)
+    for attrs in (template.user_attrs, template.system_attrs):
+        for key, value in attrs.items():
+            check_json(key, value)
+
+
 def check_study_name(study_name: str) -> None:
     """Study names are any non-empty text without NUL characters."""
     if not isinstance(study_name, str):
@@ -189,9 +206,8 @@ class InMemoryStorage(BaseStorage):
                 trial = FrozenTrial(-1, -1, TrialState.RUNNING)
                 trial.datetime_start = datetime_from_epoch(time.time())
             else:
+                check_template(template)
                 trial = copy.deepcopy(template)
-                if trial.values is not None and any(math.isnan(v) for v in trial.values):
-                    raise ValueError(f"values={trial.values!r}: NaN cannot be stored")
                 for name, dist in trial.distributions.items():
                     self._check_distribution(study, name, dist)
                 for name, dist in trial.distributions.items():

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import threading
 from collections.abc import Iterable
 from collections.abc import Sequence
@@ -47,6 +46,7 @@ from dltune.storage._base import FIXED_PARAMS_KEY
 from dltune.storage._base import REASON_KEY
 from dltune.storage._base import RETRY_OF_KEY
 from dltune.storage._memory import check_json
+from dltune.storage._memory import check_template
 from dltune.storage._sql_schema import KIND_FINITE
 from dltune.storage._sql_schema import KIND_NEG_ZERO
 from dltune.storage._sql_schema import decode_float
@@ -551,14 +551,11 @@ def template_rows(template: FrozenTrial | None) -> dict[str, Any]:
         rows[table.name] = []
     if template is None:
         return rows
+    check_template(template)
     if template.values is not None:
-        if any(math.isnan(float(v)) for v in template.values):
-            raise ValueError(f"values={template.values!r}: NaN cannot be stored")
         rows["trial_values"] = [value_row(i, v) for i, v in enumerate(template.values)]
     for name, value in template.params.items():
-        dist = template.distributions.get(name)
-        if dist is None:
-            raise ValueError(f"param {name!r} has no distribution in the template's distributions")
+        dist = template.distributions[name]
         row = {"name": name, "value": dist.to_internal(value)}
         rows["trial_params"].append({**row, "distribution_json": distribution_to_json(dist)})
     for step, value in template.intermediate_values.items():

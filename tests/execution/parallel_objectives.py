@@ -33,7 +33,12 @@ def sleepy(trial: dltune.Trial) -> float:
 
 def main() -> None:
     """``python parallel_objectives.py URL STUDY N_TRIALS N_JOBS``: one worker or driver."""
-    url, study_name, n_trials, n_jobs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    url, study_name, n_trials, n_jobs = (
+        sys.argv[1],
+        sys.argv[2],
+        int(sys.argv[3]),
+        int(sys.argv[4]),
+    )
     storage = SQLStorage(url, heartbeat_seconds=0.2, grace_seconds=1.5, max_retries=2)
     study = dltune.create_study(
         study_name=study_name,

@@ -111,7 +111,9 @@ def _running(url: str) -> int:
     return storage.get_n_trials(study_id, (TrialState.RUNNING,))
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def test_sigkilled_worker_is_reaped_and_retried(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:

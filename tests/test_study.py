@@ -1,0 +1,898 @@
+"""Studies: create, load, delete, list; ask/tell; enqueue; optimize; the best trial(s)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import shutil
+import time
+from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import dltune
+from dltune import Trial
+from dltune import TrialPruned
+from dltune.exceptions import DuplicatedStudyError
+from dltune.exceptions import StudyNotFoundError
+from dltune.exceptions import UpdateFinishedTrialError
+from dltune.execution import LocalExecutor
+from dltune.pruners import NopPruner
+from dltune.samplers import RandomSampler
+from dltune.space import FloatDistribution
+from dltune.space import IntDistribution
+from dltune.storage import BaseStorage
+from dltune.storage import InMemoryStorage
+from dltune.testing import count_rows
+from dltune.testing import count_sql_rows
+from dltune.trial import FrozenTrial
+from dltune.trial import StudyDirection
+from dltune.trial import TrialState
+
+COMPLETE, PRUNED, FAIL = TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL
+
+
+@dataclass
+class Backend:
+    """A storage, and how to count everything it holds (its tables too, for SQL)."""
+
+    storage: BaseStorage
+    url: str | None = None
+
+    def rows(self) -> dict[str, int]:
+        counts = count_rows(self.storage)
+        if self.url is not None:
+            counts.update({f"table {k}": n for k, n in count_sql_rows(self.url).items()})
+        return counts
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty storage database with its schema, made once: tests copy it rather than run
+    the migrations again (a copy is 10 times faster)."""
+    from dltune.storage import SQLStorage
+
+    path = tmp_path_factory.mktemp("template") / "empty.db"
+    SQLStorage(f"sqlite:///{path}").close()
+    return path
+
+
+def sqlite_url(template: Path, directory: Path) -> str:
+    """The URL of a fresh copy of ``template`` in ``directory``."""
+    for suffix in ("", "-wal", "-shm"):
+        source = template.with_name(template.name + suffix)
+        if source.exists():
+            shutil.copyfile(source, directory / ("storage.db" + suffix))
+    return f"sqlite:///{directory / 'storage.db'}"
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def backend(
+    request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path
+) -> Iterator[Backend]:
+    if request.param == "memory":
+        yield Backend(InMemoryStorage())
+        return
+    from dltune.storage import SQLStorage
+
+    url = sqlite_url(sqlite_template, tmp_path)
+    storage = SQLStorage(url)
+    try:
+        yield Backend(storage, url)
+    finally:
+        storage.close()
+
+
+def _study(backend: Backend, name: str = "s", **kwargs: Any) -> dltune.Study:
+    kwargs.setdefault("sampler", RandomSampler(seed=0))
+    return dltune.create_study(name, storage=backend.storage, **kwargs)
+
+
+def _x(trial: Trial) -> float:
+    return trial.suggest_float("x", -1.0, 1.0)
+
+
+# -- create, load, delete, list ------------------------------------------------------------
+
+
+def test_create_study_defaults() -> None:
+    study = dltune.create_study()
+    assert study.study_name.startswith("no-name-")
+    assert study.direction == StudyDirection.MINIMIZE
+    assert study.directions == [StudyDirection.MINIMIZE]
+    assert isinstance(study.sampler, RandomSampler)
+    assert study.trials == []
+    other = dltune.create_study()
+    assert other.study_name != study.study_name
+
+
+def test_create_study_in_a_storage(backend: Backend) -> None:
+    study = _study(backend, "max", direction="maximize")
+    multi = _study(backend, "multi", directions=["minimize", StudyDirection.MAXIMIZE])
+    assert study.direction == StudyDirection.MAXIMIZE
+    assert multi.directions == [StudyDirection.MINIMIZE, StudyDirection.MAXIMIZE]
+    with pytest.raises(RuntimeError, match=r"the study has 2 objectives; use study\.directions"):
+        multi.direction  # noqa: B018
+    assert dltune.get_all_study_names(backend.storage) == ["max", "multi"]
+
+
+def test_duplicate_study_name(backend: Backend) -> None:
+    _study(backend)
+    before = backend.rows()
+    with pytest.raises(DuplicatedStudyError, match=r"'s' already exists; pass load_if_exists"):
+        _study(backend)
+    assert backend.rows() == before
+
+
+def test_load_if_exists_continues_the_study(backend: Backend) -> None:
+    first = _study(backend)
+    first.optimize(_x, n_trials=2)
+    again = _study(backend, load_if_exists=True)
+    assert [t.number for t in again.trials] == [0, 1]
+    again.optimize(_x, n_trials=3)
+    assert len(first.trials) == 3
+
+
+def test_load_if_exists_with_other_directions(backend: Backend) -> None:
+    _study(backend)
+    before = backend.rows()
+    with pytest.raises(
+        ValueError,
+        match=r"study 's' exists with directions \['MINIMIZE'\], not \['MAXIMIZE'\]; use another "
+        r"name or the same directions",
+    ):
+        _study(backend, direction="maximize", load_if_exists=True)
+    with pytest.raises(ValueError, match=r"not \['MINIMIZE', 'MINIMIZE'\]"):
+        _study(backend, directions=["minimize", "minimize"], load_if_exists=True)
+    assert backend.rows() == before
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"direction": "up"}, ValueError, r"direction='up' is not valid; use 'minimize' or"),
+        ({"direction": 1}, ValueError, r"direction=1 is not valid"),
+        (
+            {"direction": "minimize", "directions": ["minimize"]},
+            ValueError,
+            r"give direction or directions, not both",
+        ),
+        ({"directions": []}, ValueError, r"directions=\[\] must be a non-empty list"),
+        ({"directions": "minimize"}, ValueError, r"directions='minimize' must be a non-empty"),
+        ({"directions": ["minimize", "down"]}, ValueError, r"direction='down' is not valid"),
+        (
+            {"seed": 1, "sampler": RandomSampler()},
+            ValueError,
+            r"seed=1 and sampler=<.*RandomSampler.*> were both given; pass the seed to the "
+            r"sampler instead",
+        ),
+        ({"seed": -1}, ValueError, r"seed=-1 must be >= 0"),
+        ({"seed": "1"}, TypeError, r"seed='1' must be an int or None"),
+        ({"sampler": "tpe"}, TypeError, r"sampler='tpe' must be an instance of BaseSampler"),
+        ({"pruner": NopPruner}, TypeError, r"pruner=<class .*NopPruner'> must be an instance"),
+        ({"study_name": ""}, ValueError, r"study_name='' is empty"),
+        ({"study_name": "a\x00b"}, ValueError, r"contains a NUL character"),
+        ({"study_name": 5}, TypeError, r"study_name=5 must be a str"),
+    ],
+)
+def test_invalid_create_study_writes_nothing(
+    backend: Backend, kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    before = backend.rows()
+    with pytest.raises(error, match=match):
+        dltune.create_study(storage=backend.storage, **kwargs)
+    assert backend.rows() == before
+    assert before["studies"] == 0
+
+
+@pytest.mark.parametrize(
+    ("storage", "error", "match"),
+    [
+        (123, TypeError, r"storage=123 of type int is not supported; pass None \(in memory\)"),
+        ("mysql://u@h/db", ValueError, r"uses the unsupported driver 'mysql'"),
+        ("sqlite://", ValueError, r"does not name a database file"),
+        ("sqlite:///:memory:", ValueError, r"does not name a database file"),
+        ("not a url", ValueError, r"url='not a url' is not a database URL"),
+    ],
+)
+def test_invalid_storage(storage: Any, error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        dltune.create_study(storage=storage)
+
+
+def test_load_study(backend: Backend) -> None:
+    study = _study(backend)
+    study.optimize(_x, n_trials=2)
+    loaded = dltune.load_study("s", backend.storage)
+    assert [t.params for t in loaded.trials] == [t.params for t in study.trials]
+    assert dltune.load_study(None, backend.storage).study_name == "s"
+    with pytest.raises(
+        StudyNotFoundError, match=r"no study named 'nope'; the storage holds \['s'\]"
+    ):
+        dltune.load_study("nope", backend.storage)
+    _study(backend, "t")
+    with pytest.raises(
+        ValueError,
+        match=r"study_name=None needs a storage with exactly one study; it holds \['s', 't'\]",
+    ):
+        dltune.load_study(None, backend.storage)
+
+
+def test_load_study_from_a_url_in_another_handle(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'url.db'}"
+    study = dltune.create_study("by-url", storage=url, seed=1)
+    study.optimize(_x, n_trials=3)
+    loaded = dltune.load_study("by-url", url)
+    assert [t.params for t in loaded.trials] == [t.params for t in study.trials]
+    assert loaded.best_trial.number == study.best_trial.number
+
+
+def test_delete_study(backend: Backend) -> None:
+    study = _study(backend)
+    study.optimize(_x, n_trials=2)
+    _study(backend, "keep")
+    dltune.delete_study("s", backend.storage)
+    assert dltune.get_all_study_names(backend.storage) == ["keep"]
+    assert backend.rows()["trials"] == 0
+    with pytest.raises(
+        StudyNotFoundError, match=r"no study named 's'; the storage holds \['keep'\]"
+    ):
+        dltune.delete_study("s", backend.storage)
+    with pytest.raises(StudyNotFoundError, match=r"no study named 's'"):
+        dltune.load_study("s", backend.storage)
+
+
+def test_list_studies(backend: Backend) -> None:
+    assert dltune.list_studies(backend.storage) == []
+    a = _study(backend, "a")
+    a.optimize(_x, n_trials=3)
+    a.set_user_attr("owner", "me")
+    _study(backend, "b", directions=["minimize", "maximize"])
+    summaries = dltune.list_studies(backend.storage)
+    assert [(s.study_name, s.n_trials) for s in summaries] == [("a", 3), ("b", 0)]
+    assert summaries[0].user_attrs == {"owner": "me"}
+    assert summaries[1].directions == [StudyDirection.MINIMIZE, StudyDirection.MAXIMIZE]
+
+
+def test_study_attrs(backend: Backend) -> None:
+    study = _study(backend)
+    study.set_user_attr("dataset", {"name": "spirals", "n": 400})
+    study.set_system_attr("dltune", 1)
+    assert study.user_attrs == {"dataset": {"name": "spirals", "n": 400}}
+    assert study.system_attrs == {"dltune": 1}
+    before = backend.rows()
+    with pytest.raises(TypeError, match=r"attribute 'model': value .* is not JSON-serializable"):
+        study.set_user_attr("model", object())
+    assert backend.rows() == before
+
+
+# -- ask and tell --------------------------------------------------------------------------
+
+
+def test_ask_and_tell(backend: Backend) -> None:
+    study = _study(backend)
+    trial = study.ask()
+    x = _x(trial)
+    finished = study.tell(trial, x**2)
+    assert (finished.number, finished.state, finished.values) == (0, COMPLETE, [x**2])
+    assert finished.datetime_complete is not None
+    assert study.trials[0].params == {"x": x}
+    second = study.ask()
+    assert study.tell(second.number, 5).values == [5.0]  # by number; an int value
+
+
+@pytest.mark.parametrize(
+    ("values", "state", "reason", "expected_state", "expected_values", "expected_reason"),
+    [
+        (1.5, None, None, COMPLETE, [1.5], None),
+        ([1.5], None, None, COMPLETE, [1.5], None),
+        (math.inf, None, None, COMPLETE, [math.inf], None),
+        (-math.inf, None, None, COMPLETE, [-math.inf], None),
+        (None, PRUNED, None, PRUNED, None, None),
+        (None, FAIL, "out of memory", FAIL, None, "out of memory"),
+        (None, None, None, FAIL, None, None),
+        (math.nan, None, None, FAIL, None, "the objective returned nan"),
+        ("abc", None, None, FAIL, None, "returned 'abc' of type str, not a number"),
+        ("1.5", None, None, FAIL, None, "returned '1.5' of type str, not a number"),
+        (True, None, None, FAIL, None, "returned True, not a number"),
+    ],
+)
+def test_tell_outcomes(
+    backend: Backend,
+    values: Any,
+    state: TrialState | None,
+    reason: str | None,
+    expected_state: TrialState,
+    expected_values: list[float] | None,
+    expected_reason: str | None,
+) -> None:
+    study = _study(backend)
+    trial = study.ask()
+    finished = study.tell(trial, values, state, reason=reason)
+    stored = study.trials[0]
+    for t in (finished, stored):
+        assert (t.state, t.values) == (expected_state, expected_values)
+        if expected_reason is None:
+            assert t.reason is None
+        else:
+            assert t.reason is not None
+            assert expected_reason in t.reason
+
+
+def test_tell_multi_objective(backend: Backend) -> None:
+    study = _study(backend, directions=["minimize", "maximize"])
+    trial = study.ask()
+    assert study.tell(trial, (1.0, -math.inf)).values == [1.0, -math.inf]
+    trial = study.ask()
+    failed = study.tell(trial, [1.0, math.nan])
+    assert (failed.state, failed.reason) == (FAIL, "the objective returned nan")
+
+
+@pytest.mark.parametrize(
+    ("directions", "values"),
+    [(["minimize"], [1.0, 2.0]), (["minimize", "maximize"], 1.0), (["minimize"] * 2, [1.0])],
+    ids=["two-for-one", "one-for-two", "list-of-one-for-two"],
+)
+def test_tell_wrong_number_of_values(backend: Backend, directions: list[str], values: Any) -> None:
+    study = _study(backend, directions=directions)
+    trial = study.ask()
+    finished = study.tell(trial, values)
+    assert finished.state == TrialState.FAIL
+    assert finished.values is None
+    assert re.search(r"value\(s\).*the study has \d objective", finished.reason or "")
+
+
+def test_tell_twice(backend: Backend) -> None:
+    study = _study(backend)
+    trial = study.ask()
+    study.tell(trial, 1.0)
+    before = backend.rows()
+    for values, state in ((2.0, None), (None, FAIL), (None, PRUNED)):
+        with pytest.raises(UpdateFinishedTrialError, match=r"trial 0 is already COMPLETE"):
+            study.tell(trial, values, state)
+    assert backend.rows() == before
+    assert (study.trials[0].state, study.trials[0].values) == (COMPLETE, [1.0])
+
+
+@pytest.mark.parametrize(
+    ("trial", "values", "state", "error", "match"),
+    [
+        (
+            None,
+            None,
+            TrialState.RUNNING,
+            ValueError,
+            r"state=<TrialState\.RUNNING: 'RUNNING'> "
+            r"must be COMPLETE, PRUNED or FAIL",
+        ),
+        (None, None, TrialState.WAITING, ValueError, r"state=.*WAITING.* must be COMPLETE"),
+        (None, 1.0, "COMPLETE", ValueError, r"state='COMPLETE' must be COMPLETE, PRUNED or FAIL"),
+        (None, 1.0, PRUNED, ValueError, r"values=1\.0 cannot be given with state=PRUNED"),
+        (None, [1.0], FAIL, ValueError, r"values=\[1\.0\] cannot be given with state=FAIL"),
+        ("0", 1.0, None, TypeError, r"trial='0' must be a Trial or a trial number"),
+        (True, 1.0, None, TypeError, r"trial=True must be a Trial or a trial number"),
+        (7, 1.0, None, ValueError, r"trial number 7 does not exist in study 's'"),
+    ],
+)
+def test_invalid_tell_writes_nothing(
+    backend: Backend,
+    trial: Any,
+    values: Any,
+    state: Any,
+    error: type[Exception],
+    match: str,
+) -> None:
+    study = _study(backend)
+    handle = study.ask()
+    before = backend.rows()
+    with pytest.raises(error, match=match):
+        study.tell(handle if trial is None else trial, values, state)
+    assert backend.rows() == before
+    assert study.trials[0].state == TrialState.RUNNING
+
+
+# -- enqueue and add -----------------------------------------------------------------------
+
+
+def test_enqueued_trials_run_first_with_their_values(backend: Backend) -> None:
+    study = _study(backend)
+    study.enqueue_trial({"x": 0.5, "n": 3}, user_attrs={"source": "baseline"})
+    study.enqueue_trial({"x": -0.25})
+
+    def objective(trial: Trial) -> float:
+        return _x(trial) + trial.suggest_int("n", 0, 10)
+
+    study.optimize(objective, n_trials=3)
+    trials = study.trials
+    assert [t.state for t in trials] == [COMPLETE] * 3
+    assert trials[0].params == {"x": 0.5, "n": 3}
+    assert trials[0].user_attrs == {"source": "baseline"}
+    assert trials[1].params["x"] == -0.25
+    assert 0 <= trials[1].params["n"] <= 10
+
+
+def test_enqueued_value_outside_the_range_fails_that_trial(backend: Backend) -> None:
+    study = _study(backend)
+    study.enqueue_trial({"x": 5.0})
+    study.enqueue_trial({"x": "big"})
+    study.optimize(_x, n_trials=3)
+    trials = study.trials
+    assert [t.state for t in trials] == [FAIL, FAIL, COMPLETE]
+    assert trials[0].reason is not None
+    assert "enqueued parameter 'x'" in trials[0].reason
+    assert "value 5.0 is outside" in trials[0].reason
+    assert trials[1].reason is not None
+    assert "enqueued parameter 'x': value 'big' is not a number" in trials[1].reason
+    assert trials[0].params == {}
+
+
+def test_enqueue_skip_if_exists(backend: Backend) -> None:
+    study = _study(backend)
+    study.enqueue_trial({"x": 0.5}, skip_if_exists=True)
+    study.enqueue_trial({"x": 0.5}, skip_if_exists=True)
+    assert len(study.trials) == 1
+    study.optimize(_x, n_trials=1)
+    study.enqueue_trial({"x": 0.5}, skip_if_exists=True)  # ran already
+    assert len(study.trials) == 1
+    study.enqueue_trial({"x": 0.5})
+    study.enqueue_trial({"x": 0.25}, skip_if_exists=True)
+    assert [t.state for t in study.trials] == [COMPLETE, TrialState.WAITING, TrialState.WAITING]
+
+
+@pytest.mark.parametrize(
+    ("params", "user_attrs", "error", "match"),
+    [
+        ([("x", 1)], None, TypeError, r"params=\[\('x', 1\)\] must be a dict with str keys"),
+        ({1: 2}, None, TypeError, r"params=\{1: 2\} must be a dict with str keys"),
+        ({"x": object()}, None, TypeError, r"is not JSON-serializable"),
+        ({"x": 1}, {"model": object()}, TypeError, r"'model'.* is not JSON-serializable"),
+    ],
+    ids=["not-a-dict", "int-key", "object-value", "object-user-attr"],
+)
+def test_invalid_enqueue_writes_nothing(
+    backend: Backend, params: Any, user_attrs: Any, error: type[Exception], match: str
+) -> None:
+    study = _study(backend)
+    before = backend.rows()
+    with pytest.raises(error, match=match):
+        study.enqueue_trial(params, user_attrs)
+    assert backend.rows() == before
+
+
+def _frozen(state: TrialState, values: list[float] | None = None, **kw: Any) -> FrozenTrial:
+    return FrozenTrial(number=-1, trial_id=-1, state=state, values=values, **kw)
+
+
+def test_add_trial(backend: Backend) -> None:
+    study = _study(backend)
+    study.optimize(_x, n_trials=1)
+    dist = FloatDistribution(-1.0, 1.0)
+    study.add_trial(
+        _frozen(
+            COMPLETE, [-10.0], params={"x": 0.5}, distributions={"x": dist}, user_attrs={"a": 1}
+        )
+    )
+    study.add_trial(_frozen(PRUNED, intermediate_values={0: 3.0}))
+    study.add_trial(_frozen(FAIL, system_attrs={"reason": "lost"}))
+    trials = study.trials
+    assert [t.number for t in trials] == [0, 1, 2, 3]
+    assert [t.state for t in trials] == [COMPLETE, COMPLETE, PRUNED, FAIL]
+    assert (trials[1].params, trials[1].user_attrs) == ({"x": 0.5}, {"a": 1})
+    assert trials[2].intermediate_values == {0: 3.0}
+    assert study.best_trial.number == 1
+    assert study.best_params == {"x": 0.5}
+    study.optimize(_x, n_trials=5)  # added trials count in the budget
+    assert len(study.trials) == 5
+
+
+@pytest.mark.parametrize(
+    ("trial", "error", "match"),
+    [
+        (_frozen(TrialState.RUNNING), ValueError, r"trial state RUNNING must be COMPLETE, PRUNED"),
+        (_frozen(TrialState.WAITING), ValueError, r"trial state WAITING must be COMPLETE"),
+        (
+            _frozen(COMPLETE),
+            ValueError,
+            r"cannot add a COMPLETE trial: the objective returned None",
+        ),
+        (_frozen(COMPLETE, [math.nan]), ValueError, r"cannot add a COMPLETE trial: .*nan"),
+        (
+            _frozen(COMPLETE, [1.0, 2.0]),
+            ValueError,
+            r"cannot add a COMPLETE trial: .*2 value\(s\)",
+        ),
+        (
+            _frozen(COMPLETE, [1.0], params={"x": 5}, distributions={"x": IntDistribution(0, 3)}),
+            ValueError,
+            r"value 5 is outside IntDistribution",
+        ),
+        (
+            _frozen(COMPLETE, [1.0], params={"x": 1}, distributions={"x": IntDistribution(0, 3)}),
+            ValueError,
+            r"parameter 'x' was already defined in this study",
+        ),
+        (_frozen(COMPLETE, [1.0], params={"x": 0.5}), ValueError, r"'x'"),
+    ],
+    ids=[
+        "running",
+        "waiting",
+        "no-values",
+        "nan",
+        "two-values",
+        "outside",
+        "incompatible",
+        "param-without-distribution",
+    ],
+)
+def test_invalid_add_trial_writes_nothing(
+    backend: Backend, trial: FrozenTrial, error: type[Exception], match: str
+) -> None:
+    study = _study(backend)
+    study.optimize(_x, n_trials=1)  # defines x as a float
+    before = backend.rows()
+    with pytest.raises(error, match=match):
+        study.add_trial(trial)
+    assert backend.rows() == before
+
+
+# -- the best trial(s) ---------------------------------------------------------------------
+
+
+def _tell_all(study: dltune.Study, outcomes: list[Any]) -> None:
+    for outcome in outcomes:
+        trial = study.ask()
+        if isinstance(outcome, TrialState):
+            study.tell(trial, state=outcome)
+        else:
+            study.tell(trial, outcome)
+
+
+@pytest.mark.parametrize(
+    ("direction", "outcomes", "best"),
+    [
+        ("minimize", [3.0, FAIL, 1.0, PRUNED, 2.0, 1.0], 2),
+        ("maximize", [3.0, FAIL, 1.0, 4.0, 4.0], 3),
+        ("minimize", [math.inf, 2.0, -math.inf, -math.inf], 2),
+        ("maximize", [-math.inf, math.inf, 1e308], 1),
+        ("minimize", [math.inf, math.nan, math.inf], 0),
+        ("minimize", [FAIL, math.nan, 7.0], 2),
+    ],
+)
+def test_best_trial(backend: Backend, direction: str, outcomes: list[Any], best: int) -> None:
+    study = _study(backend, direction=direction)
+    _tell_all(study, outcomes)
+    assert study.best_trial.number == best
+    assert study.best_value == outcomes[best]
+    assert study.best_params == study.trials[best].params
+
+
+def test_no_best_trial_before_a_complete_one(backend: Backend) -> None:
+    study = _study(backend)
+    _tell_all(study, [FAIL, PRUNED, math.nan])
+    match = r"study 's' has no COMPLETE trial yet, so no best trial"
+    with pytest.raises(ValueError, match=match):
+        study.best_trial  # noqa: B018
+    with pytest.raises(ValueError, match=match):
+        study.best_value  # noqa: B018
+    with pytest.raises(ValueError, match=match):
+        study.best_params  # noqa: B018
+
+
+def test_best_trial_of_a_multi_objective_study(backend: Backend) -> None:
+    study = _study(backend, directions=["minimize", "minimize"])
+    _tell_all(study, [(1.0, 2.0)])
+    with pytest.raises(ValueError, match=r"the study has 2 objectives, so no single best trial"):
+        study.best_trial  # noqa: B018
+
+
+def test_best_trials_is_the_pareto_front(backend: Backend) -> None:
+    study = _study(backend, directions=["minimize", "maximize"])
+    _tell_all(
+        study,
+        [(1.0, 1.0), (2.0, 3.0), (3.0, 3.0), FAIL, (0.0, 0.0), (2.0, 3.0), (4.0, 5.0), PRUNED],
+    )
+    assert [t.number for t in study.best_trials] == [0, 1, 4, 5, 6]
+
+
+def test_best_trials_of_a_single_objective_study(backend: Backend) -> None:
+    study = _study(backend)
+    _tell_all(study, [2.0, 1.0, 3.0, 1.0])
+    assert [t.number for t in study.best_trials] == [1, 3]
+
+
+# -- data frame ----------------------------------------------------------------------------
+
+
+def test_trials_dataframe(backend: Backend) -> None:
+    study = _study(backend)
+    assert len(study.trials_dataframe()) == 0
+    trial = study.ask()
+    trial.suggest_int("n", 1, 1)
+    trial.set_user_attr("note", "first")
+    study.tell(trial, 2.5)
+    study.tell(study.ask(), state=FAIL, reason="boom")
+    df = study.trials_dataframe()
+    assert list(df["number"]) == [0, 1]
+    assert list(df["state"]) == ["COMPLETE", "FAIL"]
+    assert df["value"][0] == 2.5
+    assert math.isnan(df["value"][1])
+    assert df["params_n"][0] == 1
+    assert df["user_attrs_note"][0] == "first"
+    assert list(df["reason"])[1] == "boom"
+    assert {"datetime_start", "datetime_complete", "duration"} <= set(df.columns)
+    assert df["duration"][0] >= 0
+
+
+def test_trials_dataframe_multi_objective(backend: Backend) -> None:
+    study = _study(backend, directions=["minimize", "maximize"])
+    _tell_all(study, [(1.0, 2.0), PRUNED])
+    df = study.trials_dataframe()
+    assert "value" not in df.columns
+    assert list(df["values_0"])[0] == 1.0
+    assert list(df["values_1"])[0] == 2.0
+    assert list(df["state"]) == ["COMPLETE", "PRUNED"]
+
+
+# -- optimize ------------------------------------------------------------------------------
+
+
+def _sleepy(seconds: float) -> Callable[[Trial], float]:
+    def objective(trial: Trial) -> float:
+        time.sleep(seconds)
+        return trial.suggest_float("x", 0, 1)
+
+    return objective
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_callbacks_and_stop(n_jobs: int) -> None:
+    study = dltune.create_study(seed=0)
+    seen: list[FrozenTrial] = []
+
+    def stop_after_three(study: dltune.Study, trial: FrozenTrial) -> None:
+        seen.append(trial)
+        if len(seen) == 3:
+            study.stop()
+
+    study.optimize(_sleepy(0.05), n_trials=50, n_jobs=n_jobs, callbacks=[stop_after_three])
+    trials = study.trials
+    assert all(t.state == COMPLETE for t in trials)
+    if n_jobs == 1:
+        assert len(trials) == 3
+    else:  # the other worker's running trial finishes; it may have just started another
+        assert 3 <= len(trials) <= 5
+    assert sorted(t.number for t in seen) == [t.number for t in trials]
+    assert all(t.state == COMPLETE for t in seen)
+    study.optimize(_sleepy(0.0), n_trials=len(trials) + 2)  # stop() does not stick
+    assert len(study.trials) == len(trials) + 2
+
+
+def test_timeout() -> None:
+    study = dltune.create_study(seed=0)
+    started = time.monotonic()
+    study.optimize(_sleepy(0.05), timeout=0.3)
+    elapsed = time.monotonic() - started
+    assert 1 <= len(study.trials) <= 8  # about 6; fewer on a loaded machine
+    assert elapsed < 0.3 + 2.0  # no trial starts after the timeout
+    assert all(t.state == COMPLETE for t in study.trials)
+
+
+def _outcome_objective(trial: Trial) -> Any:
+    """Trial n behaves as case n % len(OUTCOMES)."""
+    x = trial.suggest_float("x", 0, 1)
+    case = OUTCOMES[trial.number % len(OUTCOMES)][0]
+    if case == "raise":
+        raise RuntimeError(f"boom {trial.number}")
+    if case == "report-nan":
+        trial.report(math.nan, 0)
+        return 0.25
+    if case == "prune-nan":
+        trial.report(math.nan, 0)
+        if trial.should_prune():
+            raise TrialPruned()
+        return 0.0
+    return {
+        "value": 0.5 + x,
+        "nan": math.nan,
+        "inf": math.inf,
+        "-inf": -math.inf,
+        "none": None,
+        "string": "abc",
+        "bool": False,
+        "list": [0.1, 0.2],
+        "object": object(),
+    }[case]
+
+
+OUTCOMES: list[tuple[str, TrialState, str | None]] = [
+    ("value", COMPLETE, None),
+    ("nan", FAIL, "the objective returned nan"),
+    ("inf", COMPLETE, None),
+    ("none", FAIL, "the objective returned None, not a number"),
+    ("string", FAIL, "the objective returned 'abc' of type str, not a number"),
+    ("bool", FAIL, "the objective returned False, not a number"),
+    ("raise", FAIL, "RuntimeError: boom"),
+    ("report-nan", COMPLETE, None),
+    ("prune-nan", PRUNED, None),
+    ("list", FAIL, "the objective returned 2 value(s) [0.1, 0.2]; the study has 1 objective(s)"),
+    ("object", FAIL, "of type object, not a number"),
+    ("-inf", COMPLETE, None),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "state", "reason"), OUTCOMES, ids=[case for case, _, _ in OUTCOMES]
+)
+def test_objective_outcome_is_stored(
+    case: str, state: TrialState, reason: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    study = dltune.create_study(seed=0)
+    for _ in range([c for c, _, _ in OUTCOMES].index(case)):
+        study.tell(study.ask(), state=PRUNED)  # move on to the trial number of this case
+    with caplog.at_level(logging.WARNING, logger="dltune"):
+        study.optimize(_outcome_objective, n_trials=len(study.trials) + 1)
+    trial = study.trials[-1]
+    assert trial.state == state
+    if reason is None:
+        assert trial.reason is None
+    else:
+        assert trial.reason is not None
+        assert reason in trial.reason
+    if state == FAIL:
+        assert trial.values is None
+        failures = [r for r in caplog.records if f"trial {trial.number} failed" in r.getMessage()]
+        assert len(failures) == 1, "a failed trial is logged once"
+        assert "'x'" in failures[0].getMessage(), "with its params"
+    if case == "report-nan":
+        assert math.isnan(trial.intermediate_values[0])
+        assert trial.values == [0.25]
+
+
+def test_objective_returning_a_numeric_string_fails() -> None:
+    # check_value: "NaN, None, strings and other objects are not [usable]", "0.1" included.
+    study = dltune.create_study(seed=0)
+    study.optimize(lambda trial: "0.1", n_trials=1)
+    trial = study.trials[0]
+    assert (trial.state, trial.values) == (FAIL, None)
+    assert trial.reason == "the objective returned '0.1' of type str, not a number"
+
+
+def test_study_goes_on_and_best_trial_stays_right(backend: Backend) -> None:
+    study = _study(backend, pruner=NopPruner())
+    n = 2 * len(OUTCOMES)
+    study.optimize(_outcome_objective, n_trials=n)
+    trials = study.trials
+    assert len(trials) == n
+    states = [t.state for t in trials]
+    assert states == [OUTCOMES[i % len(OUTCOMES)][1] for i in range(n)]
+    complete = [t for t in trials if t.state == COMPLETE]
+    assert study.best_value == -math.inf
+    assert study.best_trial.number == min(t.number for t in complete if t.values == [-math.inf])
+
+
+def test_catch_reraises_other_exceptions_after_storing_them(backend: Backend) -> None:
+    def objective(trial: Trial) -> float:
+        _x(trial)
+        if trial.number == 0:
+            raise ValueError("tolerated")
+        raise KeyError("fatal")
+
+    study = _study(backend)
+    with pytest.raises(KeyError, match=r"fatal"):
+        study.optimize(objective, n_trials=5, catch=(ValueError,))
+    trials = study.trials
+    assert [t.state for t in trials] == [FAIL, FAIL]
+    assert trials[0].reason == "ValueError: tolerated"
+    assert trials[1].reason == "KeyError: 'fatal'"
+
+
+def test_n_trials_is_the_study_budget(backend: Backend) -> None:
+    study = _study(backend)
+    study.optimize(_x, n_trials=0)
+    assert study.trials == []
+    study.optimize(_x, n_trials=5)
+    study.optimize(_x, n_trials=5)
+    assert len(study.trials) == 5
+    study.optimize(_x, n_trials=8)
+    assert [t.number for t in study.trials] == list(range(8))
+    study.optimize(_x, n_trials=3)  # fewer than the study holds: nothing to do
+    assert len(study.trials) == 8
+
+
+def test_enqueued_trials_count_once_they_start(backend: Backend) -> None:
+    study = _study(backend)
+    for x in (0.1, 0.2, 0.3, 0.4):
+        study.enqueue_trial({"x": x})
+    study.optimize(_x, n_trials=3)
+    states = [t.state for t in study.trials]
+    assert states == [COMPLETE, COMPLETE, COMPLETE, TrialState.WAITING]
+    assert [t.params.get("x") for t in study.trials[:3]] == [0.1, 0.2, 0.3]
+
+
+def test_resume_after_an_interruption(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'resume.db'}"
+
+    def objective(trial: Trial) -> float:
+        x = _x(trial)
+        if trial.number == 2 and not trial.study.user_attrs.get("resumed"):
+            raise KeyboardInterrupt
+        return x
+
+    study = dltune.create_study("resume", storage=url, seed=0)
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(objective, n_trials=6)
+    assert [t.state for t in study.trials] == [COMPLETE, COMPLETE, FAIL]
+    assert study.trials[2].reason == "interrupted"
+    # "Rerunning the same command" in a new process: a new storage on the same file.
+    again = dltune.create_study("resume", storage=url, seed=0, load_if_exists=True)
+    again.set_user_attr("resumed", True)
+    again.optimize(objective, n_trials=6)
+    trials = again.trials
+    assert [t.number for t in trials] == list(range(6))
+    assert [t.state for t in trials] == [COMPLETE, COMPLETE, FAIL] + [COMPLETE] * 3
+    again.optimize(objective, n_trials=6)
+    assert len(again.trials) == 6
+
+
+@pytest.mark.parametrize("storage", [pytest.param("memory", marks=pytest.mark.slow), "sqlite"])
+def test_two_workers_run_exactly_the_budget(storage: str, tmp_path: Path) -> None:
+    url = None if storage == "memory" else f"sqlite:///{tmp_path / 'jobs.db'}"
+    study = dltune.create_study(storage=url, seed=0)
+    study.optimize(_sleepy(0.01), n_trials=10, n_jobs=2)
+    trials = study.trials
+    assert [t.number for t in trials] == list(range(10))
+    assert all(t.state == COMPLETE for t in trials)
+
+
+def test_multi_objective_optimize(backend: Backend) -> None:
+    study = _study(backend, directions=["minimize", "maximize"])
+
+    def objective(trial: Trial) -> tuple[float, float]:
+        x = _x(trial)
+        return x**2, x
+
+    study.optimize(objective, n_trials=6)
+    assert all(t.state == COMPLETE and t.values is not None for t in study.trials)
+    assert {t.number for t in study.best_trials} <= set(range(6))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"func": None}, TypeError, r"func=None is not callable; pass objective\(trial\)"),
+        ({"func": "objective"}, TypeError, r"func='objective' is not callable"),
+        ({"n_trials": -1}, ValueError, r"n_trials=-1 must be >= 0"),
+        ({"n_trials": 1.5}, TypeError, r"n_trials=1\.5 must be an int or None"),
+        ({"n_trials": True}, TypeError, r"n_trials=True must be an int or None"),
+        ({"timeout": 0}, ValueError, r"timeout=0 must be > 0 seconds"),
+        ({"timeout": -1.0}, ValueError, r"timeout=-1\.0 must be > 0 seconds"),
+        ({"timeout": math.nan}, ValueError, r"timeout=nan must be > 0 seconds"),
+        ({"timeout": "10"}, TypeError, r"timeout='10' must be a number of seconds or None"),
+        ({"n_jobs": 0}, ValueError, r"n_jobs=0 must be >= 1, or -1 for one per CPU core"),
+        ({"n_jobs": -2}, ValueError, r"n_jobs=-2 must be >= 1"),
+        ({"n_jobs": 1.5}, TypeError, r"n_jobs=1\.5 must be an int"),
+        ({"n_jobs": "2"}, TypeError, r"n_jobs='2' must be an int"),
+        ({"callbacks": [1]}, TypeError, r"callback 1 is not callable"),
+        ({"catch": [int]}, TypeError, r"catch holds <class 'int'>, which is not an Exception"),
+        ({"catch": ["ValueError"]}, TypeError, r"catch holds 'ValueError'"),
+        (
+            {"n_jobs": 2, "executor": LocalExecutor(1)},
+            ValueError,
+            r"n_jobs=2 cannot be combined with executor=LocalExecutor\(n_workers=1\)",
+        ),
+    ],
+)
+def test_invalid_optimize_writes_nothing(
+    backend: Backend, kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    study = _study(backend)
+    before = backend.rows()
+    arguments: dict[str, Any] = {"func": _x, "n_trials": 3, **kwargs}
+    with pytest.raises(error, match=match):
+        study.optimize(**arguments)
+    assert backend.rows() == before
