@@ -258,7 +258,7 @@ class Study:
                 state, reason = TrialState.FAIL, why
         elif values is not None:
             raise ValueError(f"values={values!r} cannot be given with state={state.name}")
-        frozen = self._storage.get_trial(trial_id)
+        frozen = trial._frozen() if isinstance(trial, Trial) else self._storage.get_trial(trial_id)
         self.sampler.after_trial(self._view, frozen, state, final_values)
         self._storage.set_trial_state_values(trial_id, state, final_values, reason)
         finished = self._storage.get_trial(trial_id)
@@ -412,9 +412,10 @@ class Study:
         self._stop_requested = False
 
         def on_finished(trial_id: int) -> bool:
-            frozen = self._storage.get_trial(trial_id)
-            for cb in callback_list:
-                cb(self, frozen)
+            if callback_list:
+                frozen = self._storage.get_trial(trial_id)
+                for cb in callback_list:
+                    cb(self, frozen)
             return self._stop_requested
 
         executor.run(job, on_finished)

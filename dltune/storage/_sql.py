@@ -456,11 +456,11 @@ class SQLStorage(BaseStorage):
         if isinstance(step, bool) or not isinstance(step, int):
             raise TypeError(f"step={step!r} must be an int")
         encoded, kind = encode_float(value)
-        row = {"trial_id": trial_id, "step": step, "value": encoded, "kind": kind}
+        row = {"tid": trial_id, "step": step, "value": encoded, "kind": kind}
 
         def transaction(conn: Connection) -> None:
-            self._q.updatable_trial(conn, trial_id)
-            conn.execute(self._q.upsert_intermediate, row)
+            if conn.execute(self._q.report, row).first() is None:
+                self._q.raise_not_updatable(conn, trial_id)
 
         self._write(transaction)
 

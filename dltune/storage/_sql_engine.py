@@ -10,6 +10,7 @@ from scratch, with exponential backoff and jitter, so callers never see a transi
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
@@ -130,8 +131,29 @@ def _sqlite_engine(url: URL, read_only: bool, engine_kwargs: dict[str, Any]) -> 
     return engine
 
 
-def _dispose(engine: Engine, owner_pid: int) -> None:
+def _dispose(engine: Engine, owner_pid: int, held: weakref.WeakSet[_HeldConnection]) -> None:
+    # Kept connections go back to the pool first, or they would outlive it, unclosed.
+    for connection in list(held):
+        connection.close()
     engine.dispose(close=os.getpid() == owner_pid)
+
+
+class _HeldConnection:
+    """A thread's kept connection; returned to the pool when the thread's locals go away."""
+
+    __slots__ = ("__weakref__", "connection", "pid")
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.pid = os.getpid()
+
+    def close(self) -> None:
+        if self.pid == os.getpid():  # never touch a parent's connection after a fork
+            with contextlib.suppress(Exception):
+                self.connection.close()
+
+    def __del__(self) -> None:
+        self.close()
 
 
 class Database:
@@ -149,28 +171,28 @@ class Database:
         self._engine_kwargs = dict(engine_kwargs)
         self._pid = -1
         self._engine_lock = threading.Lock()
-        self._read_engine: Engine | None = None
-        self._write_engine: Engine | None = None
+        self._engine_obj: Engine | None = None
+        self._local = threading.local()
+        self._held: weakref.WeakSet[_HeldConnection] = weakref.WeakSet()
 
-    def _engines(self) -> tuple[Engine, Engine]:
-        read_engine, write_engine = self._read_engine, self._write_engine
-        if self._pid == os.getpid() and read_engine is not None and write_engine is not None:
-            return read_engine, write_engine
+    def _engine(self) -> Engine:
+        engine = self._engine_obj
+        if self._pid == os.getpid() and engine is not None:
+            return engine
         with self._engine_lock:
-            if self._pid != os.getpid() or self._read_engine is None:
+            if self._pid != os.getpid() or self._engine_obj is None:
                 if self.dialect_name == "sqlite":
                     engine = _sqlite_engine(self.url, self._read_only, self._engine_kwargs)
                 else:
                     kwargs = {"pool_pre_ping": True, **self._engine_kwargs}
                     engine = create_engine(self.url, **kwargs)
-                self._write_engine = engine.execution_options(**{_WRITE_OPTION: True})
-                self._read_engine = engine
+                self._engine_obj = engine
                 self._pid = os.getpid()
                 # Close the pool when this object goes away (or at exit), so drivers do not warn
                 # about open connections; a forked child never closes its parent's connections.
-                weakref.finalize(self, _dispose, engine, self._pid)
-            assert self._read_engine is not None and self._write_engine is not None
-            return self._read_engine, self._write_engine
+                weakref.finalize(self, _dispose, engine, self._pid, self._held)
+            assert self._engine_obj is not None
+            return self._engine_obj
 
     def run(
         self, fn: Callable[[Connection], T], *, write: bool, retry_disconnects: bool = True
@@ -180,15 +202,16 @@ class Database:
         Raises:
             StorageError: From the backend's error, if it is not transient or retries ran out.
         """
-        read_engine, write_engine = self._engines()
-        engine = write_engine if write else read_engine
         started = time.monotonic()
         attempt = 1
         while True:
             try:
-                with engine.begin() as connection:
+                connection = self._connection()
+                connection.execution_options(**{_WRITE_OPTION: write})
+                with connection.begin():
                     return fn(connection)
             except DBAPIError as exc:
+                self._drop_connection()
                 if attempt >= MAX_ATTEMPTS or not self._is_transient(exc, retry_disconnects):
                     waited = time.monotonic() - started
                     detail = (
@@ -198,6 +221,7 @@ class Database:
                         f"the database at {self.masked_url} failed{detail}: {exc.orig}"
                     ) from exc
             except SQLAlchemyError as exc:
+                self._drop_connection()
                 raise StorageError(f"the database at {self.masked_url} failed: {exc!r}") from exc
             delay = min(_MAX_DELAY_SECONDS, _BASE_DELAY_SECONDS * 2 ** (attempt - 1))
             _logger.debug("transient database error, attempt %d; retrying", attempt)
@@ -212,11 +236,32 @@ class Database:
             return True
         return retry_disconnects and bool(exc.connection_invalidated)
 
+    def _connection(self) -> Connection:
+        """This thread's connection, kept between transactions.
+
+        Checking a connection out of the pool for every transaction costs more than the
+        transaction itself on SQLite; each thread keeps one instead, closed when the thread
+        ends (or after an error), and never reused across a fork.
+        """
+        held = getattr(self._local, "held", None)
+        if held is None or held.pid != os.getpid():
+            held = _HeldConnection(self._engine().connect())
+            self._local.held = held
+            self._held.add(held)
+        return held.connection
+
+    def _drop_connection(self) -> None:
+        held = getattr(self._local, "held", None)
+        self._local.held = None
+        if held is not None:
+            held.close()
+
     def dispose(self) -> None:
         """Close the pooled connections of this process."""
-        if self._read_engine is not None and self._pid == os.getpid():
-            self._read_engine.dispose()
-        self._read_engine = self._write_engine = None
+        self._local.held = None
+        if self._engine_obj is not None and self._pid == os.getpid():
+            _dispose(self._engine_obj, self._pid, self._held)
+        self._engine_obj = None
         self._pid = -1
 
 

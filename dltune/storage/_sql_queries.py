@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 
+from sqlalchemy import BigInteger
 from sqlalchemy import BindParameter
 from sqlalchemy import ColumnElement
 from sqlalchemy import Connection
@@ -184,7 +185,7 @@ class Statements:
         self.delete_study = studies.delete().where(studies.c.study_id == sid)
         self.start_trial = (
             update(trials)
-            .where(t.trial_id == tid, t.state.in_(_UNFINISHED))
+            .where(t.trial_id == tid, _is_unfinished(t.state))
             .values(
                 state=_RUNNING,
                 datetime_start=self.now,
@@ -194,12 +195,12 @@ class Statements:
         )
         self.finish_trial = (
             update(trials)
-            .where(t.trial_id == tid, t.state.in_(_UNFINISHED))
+            .where(t.trial_id == tid, _is_unfinished(t.state))
             .values(state=bindparam("state"), datetime_complete=self.now)
         )
         self.set_state = (
             update(trials)
-            .where(t.trial_id == tid, t.state.in_(_UNFINISHED))
+            .where(t.trial_id == tid, _is_unfinished(t.state))
             .values(state=bindparam("state"))
         )
         self.heartbeat = (
@@ -230,9 +231,7 @@ class Statements:
             .where(
                 t.study_id == sid,
                 wm,
-                or_(
-                    t.number >= bindparam("next"), t.state.in_(_UNFINISHED), t.number.in_(recheck)
-                ),
+                or_(t.number >= bindparam("next"), _is_unfinished(t.state), t.number.in_(recheck)),
             )
             .order_by(t.number)
         )
@@ -252,7 +251,24 @@ class Statements:
         self.upsert_study_attr = upsert(study_attrs, "study_id", "is_system", "key")
         self.upsert_param = upsert(trial_params, "trial_id", "name")
         self.upsert_value = upsert(trial_values, "trial_id", "objective")
-        self.upsert_intermediate = upsert(trial_intermediate_values, "trial_id", "step")
+        # The hot path of report(): one statement that writes only while the trial is
+        # unfinished (no row returned otherwise), instead of a state check and then a write.
+        iv = trial_intermediate_values.c
+        still_open = select(literal(1)).where(t.trial_id == tid, _is_unfinished(t.state)).exists()
+        guarded = insert(trial_intermediate_values).from_select(
+            ["trial_id", "step", "value", "kind"],
+            select(
+                bindparam("tid", type_=Integer),
+                bindparam("step", type_=BigInteger),
+                bindparam("value", type_=Float),
+                bindparam("kind", type_=Integer),
+            ).where(still_open),
+        )
+        # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... SELECT upsert.
+        self.report = guarded.on_conflict_do_update(
+            index_elements=[iv.trial_id, iv.step],
+            set_={"value": guarded.excluded.value, "kind": guarded.excluded.kind},
+        ).returning(iv.trial_id)
         self.insert_study_param = insert(study_params).on_conflict_do_nothing()
         self.study_param = select(study_params.c.distribution_json).where(
             study_params.c.study_id == sid, study_params.c.name == name
@@ -331,7 +347,8 @@ class Statements:
                 if text is None:
                     row = {"study_id": study_id, "name": name}
                     row["distribution_json"] = distribution_to_json(dist)
-                    if conn.execute(self.insert_study_param, row).rowcount == 0:
+                    # rowcount may be -1 (unknown) on some drivers: re-read unless surely 1.
+                    if conn.execute(self.insert_study_param, row).rowcount != 1:
                         text = conn.execute(self.study_param, params).scalar_one()  # a race
                 old = dist if text is None else parse_distribution(text)
             check_compatible(name, old, dist)
@@ -366,6 +383,12 @@ class Statements:
         }
         new_id = insert_trial(conn, row)
         self.upsert_attr(conn, new_id, FIXED_PARAMS_KEY, json.dumps(fixed), system=True)
+
+
+def _is_unfinished(state: ColumnElement[str]) -> ColumnElement[bool]:
+    """``state IN ('WAITING', 'RUNNING')`` without an expanding parameter, which SQLAlchemy
+    would re-render on every execution of these hot statements."""
+    return or_(state == literal_column(f"'{_WAITING}'"), state == literal_column(f"'{_RUNNING}'"))
 
 
 def _best_trial(maximize: bool) -> Select[Any]:
