@@ -102,6 +102,26 @@ class FrozenTrial:
     datetime_start: datetime | None = None
     datetime_complete: datetime | None = None
 
+    def copy(self) -> FrozenTrial:
+        """A copy whose containers (values, params, attrs, ...) may be changed freely.
+
+        Attribute values that are themselves lists or dicts are shared: treat them as read-only.
+        Storages hand these out, so a caller cannot change what they keep.
+        """
+        return FrozenTrial(
+            self.number,
+            self.trial_id,
+            self.state,
+            None if self.values is None else list(self.values),
+            dict(self.params),
+            dict(self.distributions),
+            dict(self.intermediate_values),
+            dict(self.user_attrs),
+            dict(self.system_attrs),
+            self.datetime_start,
+            self.datetime_complete,
+        )
+
     @property
     def value(self) -> float | None:
         """The objective value of a single-objective trial (``None`` unless COMPLETE).

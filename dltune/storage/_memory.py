@@ -41,6 +41,22 @@ class _Study:
     system_attrs: dict[str, Any] = field(default_factory=dict)
     distributions: dict[str, BaseDistribution] = field(default_factory=dict)
     trial_ids: list[int] = field(default_factory=list)
+    # What claim_trial needs, kept up to date so a claim costs O(1), not a scan:
+    n_budget_used: int = 0  # trials that are neither WAITING nor retries
+    waiting_retries: dict[int, None] = field(default_factory=dict)  # ids, oldest first
+    waiting: dict[int, None] = field(default_factory=dict)  # ids, oldest first
+
+    def track(self, trial: FrozenTrial, old_state: TrialState | None) -> None:
+        """Update the claim bookkeeping after ``trial`` was added or changed state."""
+        is_retry = RETRY_OF_KEY in trial.system_attrs
+        queue = self.waiting_retries if is_retry else self.waiting
+        if old_state == TrialState.WAITING and trial.state != TrialState.WAITING:
+            queue.pop(trial.trial_id, None)
+        if trial.state == TrialState.WAITING and old_state != TrialState.WAITING:
+            queue[trial.trial_id] = None
+        counted = old_state not in (None, TrialState.WAITING)
+        if not is_retry and not counted and trial.state != TrialState.WAITING:
+            self.n_budget_used += 1
 
 
 def check_json(key: str, value: Any) -> str:
@@ -197,7 +213,8 @@ class InMemoryStorage(BaseStorage):
         self._trials[trial.trial_id] = trial
         self._trial_study[trial.trial_id] = study.study_id
         study.trial_ids.append(trial.trial_id)
-        return copy.deepcopy(trial)
+        study.track(trial, None)
+        return trial.copy()
 
     def create_new_trial(self, study_id: int, template: FrozenTrial | None = None) -> FrozenTrial:
         with self._lock:
@@ -219,29 +236,23 @@ class InMemoryStorage(BaseStorage):
     ) -> FrozenTrial | None:
         with self._lock:
             study = self._study(study_id)
-            trials = [self._trials[t] for t in study.trial_ids]
-            waiting = [t for t in trials if t.state == TrialState.WAITING]
-            retry = next((t for t in waiting if RETRY_OF_KEY in t.system_attrs), None)
-            trial = retry
-            if trial is None:
-                if max_trials is not None:
-                    used = sum(
-                        1
-                        for t in trials
-                        if t.state != TrialState.WAITING and RETRY_OF_KEY not in t.system_attrs
-                    )
-                    if used >= max_trials:
-                        return None
-                if waiting:
-                    trial = waiting[0]
+            queue = study.waiting_retries
+            if not queue:
+                if max_trials is not None and study.n_budget_used >= max_trials:
+                    return None
+                queue = study.waiting
+            trial = self._trials[next(iter(queue))] if queue else None
+            old_state = None if trial is None else trial.state
             if trial is None:
                 trial = FrozenTrial(-1, -1, TrialState.RUNNING)
-                self._add(study, trial)
             trial.state = TrialState.RUNNING
             trial.datetime_start = datetime_from_epoch(time.time())
             if worker is not None:
                 trial.system_attrs[WORKER_KEY] = worker
-            return copy.deepcopy(trial)
+            if old_state is None:
+                return self._add(study, trial)
+            study.track(trial, old_state)
+            return trial.copy()
 
     def _trial(self, trial_id: int) -> FrozenTrial:
         try:
@@ -288,6 +299,7 @@ class InMemoryStorage(BaseStorage):
             raise ValueError("a COMPLETE trial needs its values")
         with self._lock:
             trial = self._running(trial_id)
+            old_state = trial.state
             trial.state = state
             if values is not None:
                 trial.values = list(values)
@@ -298,6 +310,7 @@ class InMemoryStorage(BaseStorage):
                 trial.datetime_start = now
             elif state.is_finished():
                 trial.datetime_complete = now
+            self._studies[self._trial_study[trial_id]].track(trial, old_state)
 
     def set_trial_intermediate_value(self, trial_id: int, step: int, value: float) -> None:
         with self._lock:
@@ -311,7 +324,7 @@ class InMemoryStorage(BaseStorage):
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
         with self._lock:
-            return copy.deepcopy(self._trial(trial_id))
+            return self._trial(trial_id).copy()
 
     def get_all_trials(
         self, study_id: int, states: Container[TrialState] | None = None
@@ -319,7 +332,7 @@ class InMemoryStorage(BaseStorage):
         with self._lock:
             study = self._study(study_id)
             trials = (self._trials[t] for t in study.trial_ids)
-            return [copy.deepcopy(t) for t in trials if states is None or t.state in states]
+            return [t.copy() for t in trials if states is None or t.state in states]
 
     def get_n_trials(self, study_id: int, states: Container[TrialState] | None = None) -> int:
         with self._lock:

@@ -42,7 +42,6 @@ from dltune.storage._sql_engine import open_schema
 from dltune.storage._sql_engine import parse_url
 from dltune.storage._sql_queries import Statements
 from dltune.storage._sql_queries import TrialCache
-from dltune.storage._sql_queries import copy_trial
 from dltune.storage._sql_queries import insert_trial
 from dltune.storage._sql_queries import load_trials
 from dltune.storage._sql_queries import template_rows
@@ -391,7 +390,7 @@ class SQLStorage(BaseStorage):
         self._remember_dists(study_id, stored)
         with self._lock:
             self._trial_study[trial.trial_id] = study_id
-        return copy_trial(trial)
+        return trial.copy()
 
     def set_trial_param(
         self, trial_id: int, name: str, internal: float, distribution: BaseDistribution
@@ -483,7 +482,7 @@ class SQLStorage(BaseStorage):
     def get_trial(self, trial_id: int) -> FrozenTrial:
         cached = self._cache.get(trial_id)
         if cached is not None:
-            return copy_trial(cached)
+            return cached.copy()
 
         def transaction(conn: Connection) -> tuple[FrozenTrial, int] | None:
             row = conn.execute(self._q.trial_row, {"tid": trial_id}).first()
@@ -499,7 +498,7 @@ class SQLStorage(BaseStorage):
         with self._lock:
             self._trial_study[trial_id] = study_id
         self._cache.add(study_id, trial)
-        return copy_trial(trial)
+        return trial.copy()
 
     def _refresh(self, study_id: int) -> list[FrozenTrial]:
         """The study's trials in number order, reading only what changed since the last call."""
@@ -521,9 +520,7 @@ class SQLStorage(BaseStorage):
         self, study_id: int, states: Container[TrialState] | None = None
     ) -> list[FrozenTrial]:
         self._maybe_reap(study_id)
-        return [
-            copy_trial(t) for t in self._refresh(study_id) if states is None or t.state in states
-        ]
+        return [t.copy() for t in self._refresh(study_id) if states is None or t.state in states]
 
     def get_n_trials(self, study_id: int, states: Container[TrialState] | None = None) -> int:
         self._maybe_reap(study_id)

@@ -68,7 +68,6 @@ from dltune.trial import datetime_from_epoch
 __all__ = [
     "Statements",
     "TrialCache",
-    "copy_trial",
     "insert_trial",
     "load_trials",
     "parse_distribution",
@@ -462,26 +461,6 @@ def load_trials(connection: Connection, rows: Sequence[Any]) -> list[FrozenTrial
         trial = by_id[trial_id]
         (trial.system_attrs if is_system else trial.user_attrs)[key] = json.loads(value_json)
     return list(by_id.values())
-
-
-def copy_trial(trial: FrozenTrial) -> FrozenTrial:
-    """A copy whose containers the caller may change without touching the cache.
-
-    Attribute values that are themselves lists or dicts are shared: treat them as read-only.
-    """
-    return FrozenTrial(
-        trial.number,
-        trial.trial_id,
-        trial.state,
-        None if trial.values is None else list(trial.values),
-        dict(trial.params),
-        dict(trial.distributions),
-        dict(trial.intermediate_values),
-        dict(trial.user_attrs),
-        dict(trial.system_attrs),
-        trial.datetime_start,
-        trial.datetime_complete,
-    )
 
 
 @dataclass
