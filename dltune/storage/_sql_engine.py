@@ -138,6 +138,9 @@ def _dispose(engine: Engine, owner_pid: int, held: weakref.WeakSet[_HeldConnecti
     engine.dispose(close=os.getpid() == owner_pid)
 
 
+_PG_CONNECT_TIMEOUT_SECONDS = 10
+
+
 class _HeldConnection:
     """A thread's kept connection; returned to the pool when the thread's locals go away."""
 
@@ -184,7 +187,12 @@ class Database:
                 if self.dialect_name == "sqlite":
                     engine = _sqlite_engine(self.url, self._read_only, self._engine_kwargs)
                 else:
-                    kwargs = {"pool_pre_ping": True, **self._engine_kwargs}
+                    # An unreachable host fails in seconds rather than the OS's TCP timeout.
+                    kwargs = {
+                        "pool_pre_ping": True,
+                        "connect_args": {"connect_timeout": _PG_CONNECT_TIMEOUT_SECONDS},
+                        **self._engine_kwargs,
+                    }
                     engine = create_engine(self.url, **kwargs)
                 self._engine_obj = engine
                 self._pid = os.getpid()
@@ -244,7 +252,7 @@ class Database:
         ends (or after an error), and never reused across a fork.
         """
         held = getattr(self._local, "held", None)
-        if held is None or held.pid != os.getpid():
+        if held is None or held.pid != os.getpid() or held.connection.closed:
             held = _HeldConnection(self._engine().connect())
             self._local.held = held
             self._held.add(held)
