@@ -259,14 +259,23 @@ class Study:
         elif values is not None:
             raise ValueError(f"values={values!r} cannot be given with state={state.name}")
         frozen = trial._frozen() if isinstance(trial, Trial) else self._storage.get_trial(trial_id)
-        self.sampler.after_trial(self._view, frozen, state, final_values)
-        self._storage.set_trial_state_values(trial_id, state, final_values, reason)
-        finished = self._storage.get_trial(trial_id)
+        self._finish(frozen, state, final_values, reason)
+        return self._storage.get_trial(trial_id)
+
+    def _finish(
+        self,
+        frozen: FrozenTrial,
+        state: TrialState,
+        values: list[float] | None,
+        reason: str | None,
+    ) -> None:
+        """Store how a trial ended (checked values) and tell the sampler; log failures once."""
+        self.sampler.after_trial(self._view, frozen, state, values)
+        self._storage.set_trial_state_values(frozen.trial_id, state, values, reason)
         if state == TrialState.FAIL and reason != INTERRUPTED:
             _logger.warning(
-                "trial %d failed with params %r: %s", finished.number, finished.params, reason
+                "trial %d failed with params %r: %s", frozen.number, frozen.params, reason
             )
-        return finished
 
     def _check_values(self, values: Any) -> tuple[list[float] | None, str | None]:
         n = len(self.directions)

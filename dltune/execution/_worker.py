@@ -11,13 +11,16 @@ import threading
 import time
 from collections.abc import Callable
 from collections.abc import Iterator
+from datetime import datetime
 from types import FrameType
 from types import TracebackType
 from typing import TYPE_CHECKING
 from typing import Any
 
+from dltune._trial import Trial
 from dltune.exceptions import TrialPruned
 from dltune.exceptions import UpdateFinishedTrialError
+from dltune.storage._base import REASON_KEY
 from dltune.trial import INTERRUPTED
 from dltune.trial import TrialState
 
@@ -179,20 +182,19 @@ def run_trial(
 
 
 def _finish(
-    study: Study, trial: object, result: object, state: TrialState, reason: str | None
+    study: Study, trial: Trial, result: object, state: TrialState, reason: str | None
 ) -> FrozenTrial:
-    from dltune._trial import Trial
-
-    assert isinstance(trial, Trial)
+    """Store the outcome; return the finished record, built here (no read back)."""
+    values: list[float] | None = None
+    if state == TrialState.COMPLETE:
+        values, why = study._check_values(result)
+        if values is None:
+            state, reason = TrialState.FAIL, why
+    frozen = trial._frozen()
     try:
-        return study.tell(
-            trial,
-            result if state == TrialState.COMPLETE else None,  # type: ignore[arg-type]
-            state,
-            reason=reason,
-        )
+        study._finish(frozen, state, values, reason)
     except UpdateFinishedTrialError:
-        # Another worker failed this trial as stale (this one paused longer than the grace
+        # Another worker failed this trial as stale (this one paused longer than its grace
         # period); its outcome stands and the study goes on.
         stored = study._storage.get_trial(trial._trial_id)
         _logger.warning(
@@ -202,6 +204,11 @@ def _finish(
             stored.reason,
         )
         return stored
+    frozen.state, frozen.values = state, values
+    if reason is not None:
+        frozen.system_attrs[REASON_KEY] = reason
+    frozen.datetime_complete = datetime.now()
+    return frozen
 
 
 def run_worker(

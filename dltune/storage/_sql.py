@@ -402,6 +402,16 @@ class SQLStorage(BaseStorage):
             check_compatible(name, old, distribution)  # fail fast, before any transaction
         row = {"trial_id": trial_id, "name": name, "value": float(internal)}
         row["distribution_json"] = distribution_to_json(distribution)
+        if old is not None and study_id is not None:  # the common case: one statement
+            guarded = {"tid": trial_id, "name": name, "value": row["value"]}
+            guarded["distribution_json"] = row["distribution_json"]
+
+            def known(conn: Connection) -> None:
+                if conn.execute(self._q.guarded_param, guarded).first() is None:
+                    self._q.raise_not_updatable(conn, trial_id)
+
+            self._write(known)
+            return
 
         def transaction(conn: Connection) -> tuple[int, dict[str, BaseDistribution]]:
             study_id = self._q.updatable_trial(conn, trial_id)

@@ -23,6 +23,7 @@ from sqlalchemy import Float
 from sqlalchemy import Integer
 from sqlalchemy import Select
 from sqlalchemy import Table
+from sqlalchemy import Text
 from sqlalchemy import and_
 from sqlalchemy import bindparam
 from sqlalchemy import case
@@ -250,24 +251,30 @@ class Statements:
         self.upsert_study_attr = upsert(study_attrs, "study_id", "is_system", "key")
         self.upsert_param = upsert(trial_params, "trial_id", "name")
         self.upsert_value = upsert(trial_values, "trial_id", "objective")
-        # The hot path of report(): one statement that writes only while the trial is
+        # Hot paths (report, suggest): one statement that writes only while the trial is
         # unfinished (no row returned otherwise), instead of a state check and then a write.
-        iv = trial_intermediate_values.c
-        still_open = select(literal(1)).where(t.trial_id == tid, _is_unfinished(t.state)).exists()
-        guarded = insert(trial_intermediate_values).from_select(
-            ["trial_id", "step", "value", "kind"],
-            select(
-                bindparam("tid", type_=Integer),
-                bindparam("step", type_=BigInteger),
-                bindparam("value", type_=Float),
-                bindparam("kind", type_=Integer),
-            ).where(still_open),
-        )
         # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... SELECT upsert.
-        self.report = guarded.on_conflict_do_update(
-            index_elements=[iv.trial_id, iv.step],
-            set_={"value": guarded.excluded.value, "kind": guarded.excluded.kind},
-        ).returning(iv.trial_id)
+        still_open = select(literal(1)).where(t.trial_id == tid, _is_unfinished(t.state)).exists()
+
+        def guarded_upsert(table: Table, keys: list[str], types: dict[str, Any]) -> Insert:
+            values = [bindparam("tid", type_=Integer)]
+            values += [bindparam(name, type_=type_) for name, type_ in types.items()]
+            stmt = insert(table).from_select(
+                ["trial_id", *types], select(*values).where(still_open)
+            )
+            updated = {name: stmt.excluded[name] for name in types if name not in keys}
+            return stmt.on_conflict_do_update(
+                index_elements=["trial_id", *keys], set_=updated
+            ).returning(table.c.trial_id)
+
+        self.report = guarded_upsert(
+            trial_intermediate_values,
+            ["step"],
+            {"step": BigInteger, "value": Float, "kind": Integer},
+        )
+        self.guarded_param = guarded_upsert(
+            trial_params, ["name"], {"name": Text, "value": Float, "distribution_json": Text}
+        )
         self.insert_study_param = insert(study_params).on_conflict_do_nothing()
         self.study_param = select(study_params.c.distribution_json).where(
             study_params.c.study_id == sid, study_params.c.name == name
