@@ -1,0 +1,71 @@
+"""``python -m benchmarks [overhead|throughput|all] [--quick]``: run, then update RESULTS.md."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from benchmarks import overhead
+from benchmarks import throughput
+from benchmarks._common import RESULTS_PATH
+from benchmarks._common import load_average
+from benchmarks._common import write_section
+
+BENCHMARKS = {"overhead": overhead, "throughput": throughput}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Measure dltune and Optuna side by side and update the benchmark's section "
+        f"of {RESULTS_PATH.name}. PostgreSQL: $DLTUNE_BENCH_POSTGRES_URL or "
+        "$DLTUNE_TEST_POSTGRES_URL if set, else a throwaway local cluster.",
+    )
+    parser.add_argument(
+        "which",
+        nargs="?",
+        choices=[*BENCHMARKS, "all"],
+        default="all",
+        help="the benchmark to run (default: all)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke test with few trials and one repetition; prints the section and writes "
+        "RESULTS.md only with --output",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help=f"the results file to update (default: {RESULTS_PATH}, not written with --quick)",
+    )
+    for module in BENCHMARKS.values():
+        module.add_arguments(parser)
+    return parser
+
+
+def _log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')} load {load_average()}] {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chosen benchmarks; print each section and write it to the results file."""
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parser().parse_args(argv)
+    command = " ".join(["python -m benchmarks", *argv])
+    names = list(BENCHMARKS) if args.which == "all" else [args.which]
+    output = args.output if args.output is not None else None if args.quick else RESULTS_PATH
+    for name in names:
+        section = BENCHMARKS[name].run(args, command, _log)
+        print(section + "\n")
+        if output is not None:
+            write_section(name, section, output)
+            _log(f"wrote the {name} section of {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
