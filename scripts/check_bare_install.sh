@@ -42,6 +42,21 @@ if ! "$work/venv/bin/dltune" --help >"$work/help.txt" 2>&1; then
 fi
 "$vpy" -I -c "import dltune" || fail "'python -c \"import dltune\"' failed (traceback above)"
 
+# The default path works with the core alone: a study on SQLite, resumed, read by the CLI.
+"$vpy" -I - "$work/bare.db" <<'EOF' || fail "a study on the SQLite default failed with the core alone"
+import sys
+
+import dltune
+
+url = f"sqlite:///{sys.argv[1]}"
+for _ in range(2):  # the second run resumes and stops at the same study-wide budget
+    study = dltune.create_study(study_name="bare", storage=url, load_if_exists=True, seed=0)
+    study.optimize(lambda t: t.suggest_float("x", -1, 1) ** 2, n_trials=5)
+assert len(study.trials) == 5, study.trials
+EOF
+"$work/venv/bin/dltune" best bare --storage "sqlite:///$work/bare.db" >/dev/null \
+    || fail "'dltune best' on the bare study failed"
+
 # Package data: py.typed and every alembic script in the source tree are installed.
 site=$("$vpy" -I -c 'import os, dltune; print(os.path.dirname(dltune.__file__))')
 [[ $site == "$work"/venv/* ]] || fail "dltune was imported from $site, not from the bare venv"
@@ -66,4 +81,4 @@ if found:
     sys.exit(1)
 EOF
 
-echo "check_bare_install.sh: OK (import dltune, dltune --help, package data, no extras)" >&2
+echo "check_bare_install.sh: OK (import dltune, dltune --help, a SQLite study, package data, no extras)" >&2
