@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+from dltune.storage import InMemoryStorage
+from dltune.testing import CountedStorage
+from dltune.testing import copy_sqlite
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -66,3 +72,31 @@ def fresh_postgres_url(postgres_url: str) -> Iterator[str]:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty storage database with its schema, made once; tests copy it (copy_sqlite)."""
+    from dltune.storage import SQLStorage
+
+    path = tmp_path_factory.mktemp("template") / "empty.db"
+    SQLStorage(f"sqlite:///{path}").close()
+    return path
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def backend(
+    request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path
+) -> Iterator[CountedStorage]:
+    """Each test runs on an in-memory storage and on a fresh SQLite storage."""
+    if request.param == "memory":
+        yield CountedStorage(InMemoryStorage())
+        return
+    from dltune.storage import SQLStorage
+
+    url = copy_sqlite(sqlite_template, tmp_path)
+    storage = SQLStorage(url)
+    try:
+        yield CountedStorage(storage, url)
+    finally:
+        storage.close()

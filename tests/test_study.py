@@ -1,15 +1,9 @@
-"""Studies: create, load, delete, list; ask/tell; enqueue; optimize; the best trial(s)."""
+"""Studies: create, load, delete, list; ask/tell; enqueue; the best trial(s); data frames."""
 
 from __future__ import annotations
 
-import logging
 import math
 import re
-import shutil
-import time
-from collections.abc import Callable
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +11,14 @@ import pytest
 
 import dltune
 from dltune import Trial
-from dltune import TrialPruned
 from dltune.exceptions import DuplicatedStudyError
 from dltune.exceptions import StudyNotFoundError
 from dltune.exceptions import UpdateFinishedTrialError
-from dltune.execution import LocalExecutor
 from dltune.pruners import NopPruner
 from dltune.samplers import RandomSampler
 from dltune.space import FloatDistribution
 from dltune.space import IntDistribution
-from dltune.storage import BaseStorage
-from dltune.storage import InMemoryStorage
-from dltune.testing import count_rows
-from dltune.testing import count_sql_rows
+from dltune.testing import CountedStorage
 from dltune.trial import FrozenTrial
 from dltune.trial import StudyDirection
 from dltune.trial import TrialState
@@ -37,58 +26,7 @@ from dltune.trial import TrialState
 COMPLETE, PRUNED, FAIL = TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL
 
 
-@dataclass
-class Backend:
-    """A storage, and how to count everything it holds (its tables too, for SQL)."""
-
-    storage: BaseStorage
-    url: str | None = None
-
-    def rows(self) -> dict[str, int]:
-        counts = count_rows(self.storage)
-        if self.url is not None:
-            counts.update({f"table {k}": n for k, n in count_sql_rows(self.url).items()})
-        return counts
-
-
-@pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An empty storage database with its schema, made once: tests copy it rather than run
-    the migrations again (a copy is 10 times faster)."""
-    from dltune.storage import SQLStorage
-
-    path = tmp_path_factory.mktemp("template") / "empty.db"
-    SQLStorage(f"sqlite:///{path}").close()
-    return path
-
-
-def sqlite_url(template: Path, directory: Path) -> str:
-    """The URL of a fresh copy of ``template`` in ``directory``."""
-    for suffix in ("", "-wal", "-shm"):
-        source = template.with_name(template.name + suffix)
-        if source.exists():
-            shutil.copyfile(source, directory / ("storage.db" + suffix))
-    return f"sqlite:///{directory / 'storage.db'}"
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def backend(
-    request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path
-) -> Iterator[Backend]:
-    if request.param == "memory":
-        yield Backend(InMemoryStorage())
-        return
-    from dltune.storage import SQLStorage
-
-    url = sqlite_url(sqlite_template, tmp_path)
-    storage = SQLStorage(url)
-    try:
-        yield Backend(storage, url)
-    finally:
-        storage.close()
-
-
-def _study(backend: Backend, name: str = "s", **kwargs: Any) -> dltune.Study:
+def _study(backend: CountedStorage, name: str = "s", **kwargs: Any) -> dltune.Study:
     kwargs.setdefault("sampler", RandomSampler(seed=0))
     return dltune.create_study(name, storage=backend.storage, **kwargs)
 
@@ -111,7 +49,7 @@ def test_create_study_defaults() -> None:
     assert other.study_name != study.study_name
 
 
-def test_create_study_in_a_storage(backend: Backend) -> None:
+def test_create_study_in_a_storage(backend: CountedStorage) -> None:
     study = _study(backend, "max", direction="maximize")
     multi = _study(backend, "multi", directions=["minimize", StudyDirection.MAXIMIZE])
     assert study.direction == StudyDirection.MAXIMIZE
@@ -121,7 +59,7 @@ def test_create_study_in_a_storage(backend: Backend) -> None:
     assert dltune.get_all_study_names(backend.storage) == ["max", "multi"]
 
 
-def test_duplicate_study_name(backend: Backend) -> None:
+def test_duplicate_study_name(backend: CountedStorage) -> None:
     _study(backend)
     before = backend.rows()
     with pytest.raises(DuplicatedStudyError, match=r"'s' already exists; pass load_if_exists"):
@@ -129,7 +67,7 @@ def test_duplicate_study_name(backend: Backend) -> None:
     assert backend.rows() == before
 
 
-def test_load_if_exists_continues_the_study(backend: Backend) -> None:
+def test_load_if_exists_continues_the_study(backend: CountedStorage) -> None:
     first = _study(backend)
     first.optimize(_x, n_trials=2)
     again = _study(backend, load_if_exists=True)
@@ -138,7 +76,7 @@ def test_load_if_exists_continues_the_study(backend: Backend) -> None:
     assert len(first.trials) == 3
 
 
-def test_load_if_exists_with_other_directions(backend: Backend) -> None:
+def test_load_if_exists_with_other_directions(backend: CountedStorage) -> None:
     _study(backend)
     before = backend.rows()
     with pytest.raises(
@@ -181,7 +119,7 @@ def test_load_if_exists_with_other_directions(backend: Backend) -> None:
     ],
 )
 def test_invalid_create_study_writes_nothing(
-    backend: Backend, kwargs: dict[str, Any], error: type[Exception], match: str
+    backend: CountedStorage, kwargs: dict[str, Any], error: type[Exception], match: str
 ) -> None:
     before = backend.rows()
     with pytest.raises(error, match=match):
@@ -205,7 +143,7 @@ def test_invalid_storage(storage: Any, error: type[Exception], match: str) -> No
         dltune.create_study(storage=storage)
 
 
-def test_load_study(backend: Backend) -> None:
+def test_load_study(backend: CountedStorage) -> None:
     study = _study(backend)
     study.optimize(_x, n_trials=2)
     loaded = dltune.load_study("s", backend.storage)
@@ -232,7 +170,7 @@ def test_load_study_from_a_url_in_another_handle(tmp_path: Path) -> None:
     assert loaded.best_trial.number == study.best_trial.number
 
 
-def test_delete_study(backend: Backend) -> None:
+def test_delete_study(backend: CountedStorage) -> None:
     study = _study(backend)
     study.optimize(_x, n_trials=2)
     _study(backend, "keep")
@@ -247,7 +185,7 @@ def test_delete_study(backend: Backend) -> None:
         dltune.load_study("s", backend.storage)
 
 
-def test_list_studies(backend: Backend) -> None:
+def test_list_studies(backend: CountedStorage) -> None:
     assert dltune.list_studies(backend.storage) == []
     a = _study(backend, "a")
     a.optimize(_x, n_trials=3)
@@ -259,7 +197,7 @@ def test_list_studies(backend: Backend) -> None:
     assert summaries[1].directions == [StudyDirection.MINIMIZE, StudyDirection.MAXIMIZE]
 
 
-def test_study_attrs(backend: Backend) -> None:
+def test_study_attrs(backend: CountedStorage) -> None:
     study = _study(backend)
     study.set_user_attr("dataset", {"name": "spirals", "n": 400})
     study.set_system_attr("dltune", 1)
@@ -274,7 +212,7 @@ def test_study_attrs(backend: Backend) -> None:
 # -- ask and tell --------------------------------------------------------------------------
 
 
-def test_ask_and_tell(backend: Backend) -> None:
+def test_ask_and_tell(backend: CountedStorage) -> None:
     study = _study(backend)
     trial = study.ask()
     x = _x(trial)
@@ -303,7 +241,7 @@ def test_ask_and_tell(backend: Backend) -> None:
     ],
 )
 def test_tell_outcomes(
-    backend: Backend,
+    backend: CountedStorage,
     values: Any,
     state: TrialState | None,
     reason: str | None,
@@ -324,7 +262,7 @@ def test_tell_outcomes(
             assert expected_reason in t.reason
 
 
-def test_tell_multi_objective(backend: Backend) -> None:
+def test_tell_multi_objective(backend: CountedStorage) -> None:
     study = _study(backend, directions=["minimize", "maximize"])
     trial = study.ask()
     assert study.tell(trial, (1.0, -math.inf)).values == [1.0, -math.inf]
@@ -338,7 +276,9 @@ def test_tell_multi_objective(backend: Backend) -> None:
     [(["minimize"], [1.0, 2.0]), (["minimize", "maximize"], 1.0), (["minimize"] * 2, [1.0])],
     ids=["two-for-one", "one-for-two", "list-of-one-for-two"],
 )
-def test_tell_wrong_number_of_values(backend: Backend, directions: list[str], values: Any) -> None:
+def test_tell_wrong_number_of_values(
+    backend: CountedStorage, directions: list[str], values: Any
+) -> None:
     study = _study(backend, directions=directions)
     trial = study.ask()
     finished = study.tell(trial, values)
@@ -347,7 +287,7 @@ def test_tell_wrong_number_of_values(backend: Backend, directions: list[str], va
     assert re.search(r"value\(s\).*the study has \d objective", finished.reason or "")
 
 
-def test_tell_twice(backend: Backend) -> None:
+def test_tell_twice(backend: CountedStorage) -> None:
     study = _study(backend)
     trial = study.ask()
     study.tell(trial, 1.0)
@@ -380,7 +320,7 @@ def test_tell_twice(backend: Backend) -> None:
     ],
 )
 def test_invalid_tell_writes_nothing(
-    backend: Backend,
+    backend: CountedStorage,
     trial: Any,
     values: Any,
     state: Any,
@@ -399,7 +339,7 @@ def test_invalid_tell_writes_nothing(
 # -- enqueue and add -----------------------------------------------------------------------
 
 
-def test_enqueued_trials_run_first_with_their_values(backend: Backend) -> None:
+def test_enqueued_trials_run_first_with_their_values(backend: CountedStorage) -> None:
     study = _study(backend)
     study.enqueue_trial({"x": 0.5, "n": 3}, user_attrs={"source": "baseline"})
     study.enqueue_trial({"x": -0.25})
@@ -416,7 +356,7 @@ def test_enqueued_trials_run_first_with_their_values(backend: Backend) -> None:
     assert 0 <= trials[1].params["n"] <= 10
 
 
-def test_enqueued_value_outside_the_range_fails_that_trial(backend: Backend) -> None:
+def test_enqueued_value_outside_the_range_fails_that_trial(backend: CountedStorage) -> None:
     study = _study(backend)
     study.enqueue_trial({"x": 5.0})
     study.enqueue_trial({"x": "big"})
@@ -431,7 +371,7 @@ def test_enqueued_value_outside_the_range_fails_that_trial(backend: Backend) -> 
     assert trials[0].params == {}
 
 
-def test_enqueue_skip_if_exists(backend: Backend) -> None:
+def test_enqueue_skip_if_exists(backend: CountedStorage) -> None:
     study = _study(backend)
     study.enqueue_trial({"x": 0.5}, skip_if_exists=True)
     study.enqueue_trial({"x": 0.5}, skip_if_exists=True)
@@ -455,7 +395,7 @@ def test_enqueue_skip_if_exists(backend: Backend) -> None:
     ids=["not-a-dict", "int-key", "object-value", "object-user-attr"],
 )
 def test_invalid_enqueue_writes_nothing(
-    backend: Backend, params: Any, user_attrs: Any, error: type[Exception], match: str
+    backend: CountedStorage, params: Any, user_attrs: Any, error: type[Exception], match: str
 ) -> None:
     study = _study(backend)
     before = backend.rows()
@@ -468,7 +408,7 @@ def _frozen(state: TrialState, values: list[float] | None = None, **kw: Any) -> 
     return FrozenTrial(number=-1, trial_id=-1, state=state, values=values, **kw)
 
 
-def test_add_trial(backend: Backend) -> None:
+def test_add_trial(backend: CountedStorage) -> None:
     study = _study(backend)
     study.optimize(_x, n_trials=1)
     dist = FloatDistribution(-1.0, 1.0)
@@ -530,7 +470,7 @@ def test_add_trial(backend: Backend) -> None:
     ],
 )
 def test_invalid_add_trial_writes_nothing(
-    backend: Backend, trial: FrozenTrial, error: type[Exception], match: str
+    backend: CountedStorage, trial: FrozenTrial, error: type[Exception], match: str
 ) -> None:
     study = _study(backend)
     study.optimize(_x, n_trials=1)  # defines x as a float
@@ -563,7 +503,9 @@ def _tell_all(study: dltune.Study, outcomes: list[Any]) -> None:
         ("minimize", [FAIL, math.nan, 7.0], 2),
     ],
 )
-def test_best_trial(backend: Backend, direction: str, outcomes: list[Any], best: int) -> None:
+def test_best_trial(
+    backend: CountedStorage, direction: str, outcomes: list[Any], best: int
+) -> None:
     study = _study(backend, direction=direction)
     _tell_all(study, outcomes)
     assert study.best_trial.number == best
@@ -571,7 +513,7 @@ def test_best_trial(backend: Backend, direction: str, outcomes: list[Any], best:
     assert study.best_params == study.trials[best].params
 
 
-def test_no_best_trial_before_a_complete_one(backend: Backend) -> None:
+def test_no_best_trial_before_a_complete_one(backend: CountedStorage) -> None:
     study = _study(backend)
     _tell_all(study, [FAIL, PRUNED, math.nan])
     match = r"study 's' has no COMPLETE trial yet, so no best trial"
@@ -583,14 +525,14 @@ def test_no_best_trial_before_a_complete_one(backend: Backend) -> None:
         study.best_params  # noqa: B018
 
 
-def test_best_trial_of_a_multi_objective_study(backend: Backend) -> None:
+def test_best_trial_of_a_multi_objective_study(backend: CountedStorage) -> None:
     study = _study(backend, directions=["minimize", "minimize"])
     _tell_all(study, [(1.0, 2.0)])
     with pytest.raises(ValueError, match=r"the study has 2 objectives, so no single best trial"):
         study.best_trial  # noqa: B018
 
 
-def test_best_trials_is_the_pareto_front(backend: Backend) -> None:
+def test_best_trials_is_the_pareto_front(backend: CountedStorage) -> None:
     study = _study(backend, directions=["minimize", "maximize"])
     _tell_all(
         study,
@@ -599,7 +541,7 @@ def test_best_trials_is_the_pareto_front(backend: Backend) -> None:
     assert [t.number for t in study.best_trials] == [0, 1, 4, 5, 6]
 
 
-def test_best_trials_of_a_single_objective_study(backend: Backend) -> None:
+def test_best_trials_of_a_single_objective_study(backend: CountedStorage) -> None:
     study = _study(backend)
     _tell_all(study, [2.0, 1.0, 3.0, 1.0])
     assert [t.number for t in study.best_trials] == [1, 3]
@@ -608,7 +550,7 @@ def test_best_trials_of_a_single_objective_study(backend: Backend) -> None:
 # -- data frame ----------------------------------------------------------------------------
 
 
-def test_trials_dataframe(backend: Backend) -> None:
+def test_trials_dataframe(backend: CountedStorage) -> None:
     study = _study(backend)
     assert len(study.trials_dataframe()) == 0
     trial = study.ask()
@@ -628,7 +570,7 @@ def test_trials_dataframe(backend: Backend) -> None:
     assert df["duration"][0] >= 0
 
 
-def test_trials_dataframe_multi_objective(backend: Backend) -> None:
+def test_trials_dataframe_multi_objective(backend: CountedStorage) -> None:
     study = _study(backend, directions=["minimize", "maximize"])
     _tell_all(study, [(1.0, 2.0), PRUNED])
     df = study.trials_dataframe()
@@ -636,263 +578,3 @@ def test_trials_dataframe_multi_objective(backend: Backend) -> None:
     assert list(df["values_0"])[0] == 1.0
     assert list(df["values_1"])[0] == 2.0
     assert list(df["state"]) == ["COMPLETE", "PRUNED"]
-
-
-# -- optimize ------------------------------------------------------------------------------
-
-
-def _sleepy(seconds: float) -> Callable[[Trial], float]:
-    def objective(trial: Trial) -> float:
-        time.sleep(seconds)
-        return trial.suggest_float("x", 0, 1)
-
-    return objective
-
-
-@pytest.mark.parametrize("n_jobs", [1, 2])
-def test_callbacks_and_stop(n_jobs: int) -> None:
-    study = dltune.create_study(seed=0)
-    seen: list[FrozenTrial] = []
-
-    def stop_after_three(study: dltune.Study, trial: FrozenTrial) -> None:
-        seen.append(trial)
-        if len(seen) == 3:
-            study.stop()
-
-    study.optimize(_sleepy(0.05), n_trials=50, n_jobs=n_jobs, callbacks=[stop_after_three])
-    trials = study.trials
-    assert all(t.state == COMPLETE for t in trials)
-    if n_jobs == 1:
-        assert len(trials) == 3
-    else:  # the other worker's running trial finishes; it may have just started another
-        assert 3 <= len(trials) <= 5
-    assert sorted(t.number for t in seen) == [t.number for t in trials]
-    assert all(t.state == COMPLETE for t in seen)
-    study.optimize(_sleepy(0.0), n_trials=len(trials) + 2)  # stop() does not stick
-    assert len(study.trials) == len(trials) + 2
-
-
-def test_timeout() -> None:
-    study = dltune.create_study(seed=0)
-    started = time.monotonic()
-    study.optimize(_sleepy(0.05), timeout=0.3)
-    elapsed = time.monotonic() - started
-    assert 1 <= len(study.trials) <= 8  # about 6; fewer on a loaded machine
-    assert elapsed < 0.3 + 2.0  # no trial starts after the timeout
-    assert all(t.state == COMPLETE for t in study.trials)
-
-
-def _outcome_objective(trial: Trial) -> Any:
-    """Trial n behaves as case n % len(OUTCOMES)."""
-    x = trial.suggest_float("x", 0, 1)
-    case = OUTCOMES[trial.number % len(OUTCOMES)][0]
-    if case == "raise":
-        raise RuntimeError(f"boom {trial.number}")
-    if case == "report-nan":
-        trial.report(math.nan, 0)
-        return 0.25
-    if case == "prune-nan":
-        trial.report(math.nan, 0)
-        if trial.should_prune():
-            raise TrialPruned()
-        return 0.0
-    return {
-        "value": 0.5 + x,
-        "nan": math.nan,
-        "inf": math.inf,
-        "-inf": -math.inf,
-        "none": None,
-        "string": "abc",
-        "bool": False,
-        "list": [0.1, 0.2],
-        "object": object(),
-    }[case]
-
-
-OUTCOMES: list[tuple[str, TrialState, str | None]] = [
-    ("value", COMPLETE, None),
-    ("nan", FAIL, "the objective returned nan"),
-    ("inf", COMPLETE, None),
-    ("none", FAIL, "the objective returned None, not a number"),
-    ("string", FAIL, "the objective returned 'abc' of type str, not a number"),
-    ("bool", FAIL, "the objective returned False, not a number"),
-    ("raise", FAIL, "RuntimeError: boom"),
-    ("report-nan", COMPLETE, None),
-    ("prune-nan", PRUNED, None),
-    ("list", FAIL, "the objective returned 2 value(s) [0.1, 0.2]; the study has 1 objective(s)"),
-    ("object", FAIL, "of type object, not a number"),
-    ("-inf", COMPLETE, None),
-]
-
-
-@pytest.mark.parametrize(
-    ("case", "state", "reason"), OUTCOMES, ids=[case for case, _, _ in OUTCOMES]
-)
-def test_objective_outcome_is_stored(
-    case: str, state: TrialState, reason: str | None, caplog: pytest.LogCaptureFixture
-) -> None:
-    study = dltune.create_study(seed=0)
-    for _ in range([c for c, _, _ in OUTCOMES].index(case)):
-        study.tell(study.ask(), state=PRUNED)  # move on to the trial number of this case
-    with caplog.at_level(logging.WARNING, logger="dltune"):
-        study.optimize(_outcome_objective, n_trials=len(study.trials) + 1)
-    trial = study.trials[-1]
-    assert trial.state == state
-    if reason is None:
-        assert trial.reason is None
-    else:
-        assert trial.reason is not None
-        assert reason in trial.reason
-    if state == FAIL:
-        assert trial.values is None
-        failures = [r for r in caplog.records if f"trial {trial.number} failed" in r.getMessage()]
-        assert len(failures) == 1, "a failed trial is logged once"
-        assert "'x'" in failures[0].getMessage(), "with its params"
-    if case == "report-nan":
-        assert math.isnan(trial.intermediate_values[0])
-        assert trial.values == [0.25]
-
-
-def test_objective_returning_a_numeric_string_fails() -> None:
-    # check_value: "NaN, None, strings and other objects are not [usable]", "0.1" included.
-    study = dltune.create_study(seed=0)
-    study.optimize(lambda trial: "0.1", n_trials=1)
-    trial = study.trials[0]
-    assert (trial.state, trial.values) == (FAIL, None)
-    assert trial.reason == "the objective returned '0.1' of type str, not a number"
-
-
-def test_study_goes_on_and_best_trial_stays_right(backend: Backend) -> None:
-    study = _study(backend, pruner=NopPruner())
-    n = 2 * len(OUTCOMES)
-    study.optimize(_outcome_objective, n_trials=n)
-    trials = study.trials
-    assert len(trials) == n
-    states = [t.state for t in trials]
-    assert states == [OUTCOMES[i % len(OUTCOMES)][1] for i in range(n)]
-    complete = [t for t in trials if t.state == COMPLETE]
-    assert study.best_value == -math.inf
-    assert study.best_trial.number == min(t.number for t in complete if t.values == [-math.inf])
-
-
-def test_catch_reraises_other_exceptions_after_storing_them(backend: Backend) -> None:
-    def objective(trial: Trial) -> float:
-        _x(trial)
-        if trial.number == 0:
-            raise ValueError("tolerated")
-        raise KeyError("fatal")
-
-    study = _study(backend)
-    with pytest.raises(KeyError, match=r"fatal"):
-        study.optimize(objective, n_trials=5, catch=(ValueError,))
-    trials = study.trials
-    assert [t.state for t in trials] == [FAIL, FAIL]
-    assert trials[0].reason == "ValueError: tolerated"
-    assert trials[1].reason == "KeyError: 'fatal'"
-
-
-def test_n_trials_is_the_study_budget(backend: Backend) -> None:
-    study = _study(backend)
-    study.optimize(_x, n_trials=0)
-    assert study.trials == []
-    study.optimize(_x, n_trials=5)
-    study.optimize(_x, n_trials=5)
-    assert len(study.trials) == 5
-    study.optimize(_x, n_trials=8)
-    assert [t.number for t in study.trials] == list(range(8))
-    study.optimize(_x, n_trials=3)  # fewer than the study holds: nothing to do
-    assert len(study.trials) == 8
-
-
-def test_enqueued_trials_count_once_they_start(backend: Backend) -> None:
-    study = _study(backend)
-    for x in (0.1, 0.2, 0.3, 0.4):
-        study.enqueue_trial({"x": x})
-    study.optimize(_x, n_trials=3)
-    states = [t.state for t in study.trials]
-    assert states == [COMPLETE, COMPLETE, COMPLETE, TrialState.WAITING]
-    assert [t.params.get("x") for t in study.trials[:3]] == [0.1, 0.2, 0.3]
-
-
-def test_resume_after_an_interruption(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'resume.db'}"
-
-    def objective(trial: Trial) -> float:
-        x = _x(trial)
-        if trial.number == 2 and not trial.study.user_attrs.get("resumed"):
-            raise KeyboardInterrupt
-        return x
-
-    study = dltune.create_study("resume", storage=url, seed=0)
-    with pytest.raises(KeyboardInterrupt):
-        study.optimize(objective, n_trials=6)
-    assert [t.state for t in study.trials] == [COMPLETE, COMPLETE, FAIL]
-    assert study.trials[2].reason == "interrupted"
-    # "Rerunning the same command" in a new process: a new storage on the same file.
-    again = dltune.create_study("resume", storage=url, seed=0, load_if_exists=True)
-    again.set_user_attr("resumed", True)
-    again.optimize(objective, n_trials=6)
-    trials = again.trials
-    assert [t.number for t in trials] == list(range(6))
-    assert [t.state for t in trials] == [COMPLETE, COMPLETE, FAIL] + [COMPLETE] * 3
-    again.optimize(objective, n_trials=6)
-    assert len(again.trials) == 6
-
-
-@pytest.mark.parametrize("storage", [pytest.param("memory", marks=pytest.mark.slow), "sqlite"])
-def test_two_workers_run_exactly_the_budget(storage: str, tmp_path: Path) -> None:
-    url = None if storage == "memory" else f"sqlite:///{tmp_path / 'jobs.db'}"
-    study = dltune.create_study(storage=url, seed=0)
-    study.optimize(_sleepy(0.01), n_trials=10, n_jobs=2)
-    trials = study.trials
-    assert [t.number for t in trials] == list(range(10))
-    assert all(t.state == COMPLETE for t in trials)
-
-
-def test_multi_objective_optimize(backend: Backend) -> None:
-    study = _study(backend, directions=["minimize", "maximize"])
-
-    def objective(trial: Trial) -> tuple[float, float]:
-        x = _x(trial)
-        return x**2, x
-
-    study.optimize(objective, n_trials=6)
-    assert all(t.state == COMPLETE and t.values is not None for t in study.trials)
-    assert {t.number for t in study.best_trials} <= set(range(6))
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "error", "match"),
-    [
-        ({"func": None}, TypeError, r"func=None is not callable; pass objective\(trial\)"),
-        ({"func": "objective"}, TypeError, r"func='objective' is not callable"),
-        ({"n_trials": -1}, ValueError, r"n_trials=-1 must be >= 0"),
-        ({"n_trials": 1.5}, TypeError, r"n_trials=1\.5 must be an int or None"),
-        ({"n_trials": True}, TypeError, r"n_trials=True must be an int or None"),
-        ({"timeout": 0}, ValueError, r"timeout=0 must be > 0 seconds"),
-        ({"timeout": -1.0}, ValueError, r"timeout=-1\.0 must be > 0 seconds"),
-        ({"timeout": math.nan}, ValueError, r"timeout=nan must be > 0 seconds"),
-        ({"timeout": "10"}, TypeError, r"timeout='10' must be a number of seconds or None"),
-        ({"n_jobs": 0}, ValueError, r"n_jobs=0 must be >= 1, or -1 for one per CPU core"),
-        ({"n_jobs": -2}, ValueError, r"n_jobs=-2 must be >= 1"),
-        ({"n_jobs": 1.5}, TypeError, r"n_jobs=1\.5 must be an int"),
-        ({"n_jobs": "2"}, TypeError, r"n_jobs='2' must be an int"),
-        ({"callbacks": [1]}, TypeError, r"callback 1 is not callable"),
-        ({"catch": [int]}, TypeError, r"catch holds <class 'int'>, which is not an Exception"),
-        ({"catch": ["ValueError"]}, TypeError, r"catch holds 'ValueError'"),
-        (
-            {"n_jobs": 2, "executor": LocalExecutor(1)},
-            ValueError,
-            r"n_jobs=2 cannot be combined with executor=LocalExecutor\(n_workers=1\)",
-        ),
-    ],
-)
-def test_invalid_optimize_writes_nothing(
-    backend: Backend, kwargs: dict[str, Any], error: type[Exception], match: str
-) -> None:
-    study = _study(backend)
-    before = backend.rows()
-    arguments: dict[str, Any] = {"func": _x, "n_trials": 3, **kwargs}
-    with pytest.raises(error, match=match):
-        study.optimize(**arguments)
-    assert backend.rows() == before

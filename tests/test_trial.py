@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
 from collections.abc import Callable
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,74 +18,20 @@ from dltune.pruners import NopPruner
 from dltune.samplers import RandomSampler
 from dltune.space import FloatDistribution
 from dltune.space import IntDistribution
-from dltune.storage import BaseStorage
-from dltune.storage import InMemoryStorage
-from dltune.testing import count_rows
-from dltune.testing import count_sql_rows
+from dltune.testing import CountedStorage
 from dltune.trial import FrozenTrial
 from dltune.trial import TrialState
 from dltune.view import StudyView
 
 
-@dataclass
-class Backend:
-    """A storage, and how to count everything it holds (its tables too, for SQL)."""
-
-    storage: BaseStorage
-    url: str | None = None
-
-    def rows(self) -> dict[str, int]:
-        counts = count_rows(self.storage)
-        if self.url is not None:
-            counts.update({f"table {k}": n for k, n in count_sql_rows(self.url).items()})
-        return counts
-
-
-@pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An empty storage database with its schema, made once: tests copy it rather than run
-    the migrations again (a copy is 10 times faster)."""
-    from dltune.storage import SQLStorage
-
-    path = tmp_path_factory.mktemp("template") / "empty.db"
-    SQLStorage(f"sqlite:///{path}").close()
-    return path
-
-
-def sqlite_url(template: Path, directory: Path) -> str:
-    """The URL of a fresh copy of ``template`` in ``directory``."""
-    for suffix in ("", "-wal", "-shm"):
-        source = template.with_name(template.name + suffix)
-        if source.exists():
-            shutil.copyfile(source, directory / ("storage.db" + suffix))
-    return f"sqlite:///{directory / 'storage.db'}"
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def backend(
-    request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path
-) -> Iterator[Backend]:
-    if request.param == "memory":
-        yield Backend(InMemoryStorage())
-        return
-    from dltune.storage import SQLStorage
-
-    url = sqlite_url(sqlite_template, tmp_path)
-    storage = SQLStorage(url)
-    try:
-        yield Backend(storage, url)
-    finally:
-        storage.close()
-
-
-def _study(backend: Backend, **kwargs: Any) -> dltune.Study:
+def _study(backend: CountedStorage, **kwargs: Any) -> dltune.Study:
     return dltune.create_study(storage=backend.storage, sampler=RandomSampler(seed=0), **kwargs)
 
 
 # -- suggest -------------------------------------------------------------------------------
 
 
-def test_suggest_every_kind(backend: Backend) -> None:
+def test_suggest_every_kind(backend: CountedStorage) -> None:
     study = _study(backend)
     trial = study.ask()
     x = trial.suggest_float("x", -1.0, 1.0)
@@ -127,13 +69,13 @@ def test_suggest_every_kind(backend: Backend) -> None:
     assert stored.distributions == trial.distributions
 
 
-def test_suggest_accepts_any_sequence_of_choices(backend: Backend) -> None:
+def test_suggest_accepts_any_sequence_of_choices(backend: CountedStorage) -> None:
     trial = _study(backend).ask()
     assert trial.suggest_categorical("a", ("x",)) == "x"
     assert trial.suggest_categorical("b", ["y"]) == "y"
 
 
-def test_same_name_twice_returns_the_same_value(backend: Backend) -> None:
+def test_same_name_twice_returns_the_same_value(backend: CountedStorage) -> None:
     study = _study(backend)
     trial = study.ask()
     calls: list[Callable[[], Any]] = [
@@ -165,7 +107,7 @@ def test_same_name_twice_returns_the_same_value(backend: Backend) -> None:
     ids=["range", "kind", "log", "order", "bool-vs-int"],
 )
 def test_same_name_with_another_distribution_in_one_trial(
-    backend: Backend, first: Any, second: Any
+    backend: CountedStorage, first: Any, second: Any
 ) -> None:
     study = _study(backend)
     trial = study.ask()
@@ -191,7 +133,7 @@ def test_same_name_with_another_distribution_in_one_trial(
     ids=["kind", "log", "choices"],
 )
 def test_incompatible_distribution_across_trials(
-    backend: Backend, first: Any, second: Any
+    backend: CountedStorage, first: Any, second: Any
 ) -> None:
     study = _study(backend)
     done = study.ask()
@@ -209,7 +151,7 @@ def test_incompatible_distribution_across_trials(
     assert 0 <= trial.suggest_float("more", 0, 1) <= 1
 
 
-def test_compatible_distribution_across_trials(backend: Backend) -> None:
+def test_compatible_distribution_across_trials(backend: CountedStorage) -> None:
     study = _study(backend)
     first = study.ask()
     first.suggest_int("units", 1, 8)
@@ -303,7 +245,7 @@ def test_compatible_distribution_across_trials(backend: Backend) -> None:
     ],
 )
 def test_invalid_suggestion_writes_nothing(
-    backend: Backend, call: Any, error: type[Exception], match: str
+    backend: CountedStorage, call: Any, error: type[Exception], match: str
 ) -> None:
     study = _study(backend)
     trial = study.ask()
@@ -314,7 +256,7 @@ def test_invalid_suggestion_writes_nothing(
     assert study.trials[0].params == {}
 
 
-def test_suggest_after_tell_is_refused(backend: Backend) -> None:
+def test_suggest_after_tell_is_refused(backend: CountedStorage) -> None:
     study = _study(backend)
     trial = study.ask()
     study.tell(trial, 1.0)
@@ -329,7 +271,7 @@ def test_suggest_after_tell_is_refused(backend: Backend) -> None:
 # -- report and prune ------------------------------------------------------------------------
 
 
-def test_report_keeps_every_value(backend: Backend) -> None:
+def test_report_keeps_every_value(backend: CountedStorage) -> None:
     study = _study(backend)
     trial = study.ask()
     reported = {0: 1.0, 1: math.nan, 2: math.inf, 3: -math.inf, 10: 0.5, 2**40: 0.25}
@@ -344,7 +286,7 @@ def test_report_keeps_every_value(backend: Backend) -> None:
 
 
 def test_report_same_step_twice_keeps_the_first(
-    backend: Backend, caplog: pytest.LogCaptureFixture
+    backend: CountedStorage, caplog: pytest.LogCaptureFixture
 ) -> None:
     study = _study(backend)
     trial = study.ask()
@@ -371,7 +313,7 @@ def test_report_same_step_twice_keeps_the_first(
     ],
 )
 def test_invalid_report_writes_nothing(
-    backend: Backend, value: Any, step: Any, error: type[Exception], match: str
+    backend: CountedStorage, value: Any, step: Any, error: type[Exception], match: str
 ) -> None:
     study = _study(backend)
     trial = study.ask()
@@ -393,7 +335,7 @@ class PruneFromStep(BasePruner):
         return (trial.last_step or 0) >= self.step
 
 
-def test_should_prune_asks_the_pruner(backend: Backend) -> None:
+def test_should_prune_asks_the_pruner(backend: CountedStorage) -> None:
     pruner = PruneFromStep(2)
     study = _study(backend, pruner=pruner)
     trial = study.ask()
@@ -411,7 +353,7 @@ def test_should_prune_asks_the_pruner(backend: Backend) -> None:
     )
 
 
-def test_should_prune_after_nan(backend: Backend) -> None:
+def test_should_prune_after_nan(backend: CountedStorage) -> None:
     study = _study(backend, pruner=NopPruner())
     trial = study.ask()
     trial.report(1.0, 0)
@@ -420,7 +362,7 @@ def test_should_prune_after_nan(backend: Backend) -> None:
     assert trial.should_prune() is True
 
 
-def test_trial_pruned_is_stored_as_pruned(backend: Backend) -> None:
+def test_trial_pruned_is_stored_as_pruned(backend: CountedStorage) -> None:
     def objective(trial: Trial) -> float:
         x = trial.suggest_float("x", 0, 1)
         for step in range(5):
@@ -444,7 +386,7 @@ def test_trial_pruned_is_stored_as_pruned(backend: Backend) -> None:
 # -- attributes and reading ------------------------------------------------------------------
 
 
-def test_user_attrs(backend: Backend) -> None:
+def test_user_attrs(backend: CountedStorage) -> None:
     study = _study(backend)
     trial = study.ask()
     trial.set_user_attr("path", "/tmp/ckpt")
@@ -470,7 +412,7 @@ def test_user_attrs(backend: Backend) -> None:
     ids=["object", "set", "key"],
 )
 def test_invalid_user_attr_writes_nothing(
-    backend: Backend, key: Any, value: Any, match: str
+    backend: CountedStorage, key: Any, value: Any, match: str
 ) -> None:
     study = _study(backend)
     trial = study.ask()
@@ -481,7 +423,7 @@ def test_invalid_user_attr_writes_nothing(
     assert trial.user_attrs == {}
 
 
-def test_trial_properties(backend: Backend) -> None:
+def test_trial_properties(backend: CountedStorage) -> None:
     study = _study(backend)
     for number in range(3):
         trial = study.ask()
@@ -493,7 +435,7 @@ def test_trial_properties(backend: Backend) -> None:
         assert trial.params == {}
 
 
-def test_enqueued_params_are_returned(backend: Backend) -> None:
+def test_enqueued_params_are_returned(backend: CountedStorage) -> None:
     study = _study(backend)
     study.enqueue_trial({"x": 0.25, "opt": "adam", "n": 3})
     trial = study.ask()
@@ -504,7 +446,7 @@ def test_enqueued_params_are_returned(backend: Backend) -> None:
     assert study.trials[0].params["x"] == 0.25
 
 
-def test_enqueued_value_outside_the_distribution(backend: Backend) -> None:
+def test_enqueued_value_outside_the_distribution(backend: CountedStorage) -> None:
     study = _study(backend)
     study.enqueue_trial({"x": 5.0})
     trial = study.ask()

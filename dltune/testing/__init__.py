@@ -33,6 +33,8 @@ pytest.register_assert_rewrite(
 )
 
 from dltune.testing._pruner import PrunerConformance  # noqa: E402
+from dltune.testing._rows import CountedStorage  # noqa: E402
+from dltune.testing._rows import copy_sqlite  # noqa: E402
 from dltune.testing._rows import count_rows  # noqa: E402
 from dltune.testing._rows import count_sql_rows  # noqa: E402
 from dltune.testing._sampler import EVERY_KIND_SPACE  # noqa: E402
@@ -44,9 +46,11 @@ from dltune.testing._storage import StorageConformance  # noqa: E402
 __all__ = [
     "EVERY_KIND_SPACE",
     "ConditionalSpace",
+    "CountedStorage",
     "PrunerConformance",
     "SamplerConformance",
     "StorageConformance",
+    "copy_sqlite",
     "count_rows",
     "count_sql_rows",
     "suggest",

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from dltune.storage import BaseStorage
 
-__all__ = ["count_rows", "count_sql_rows"]
+__all__ = ["CountedStorage", "copy_sqlite", "count_rows", "count_sql_rows"]
 
 _KINDS = (
     "studies",
@@ -78,3 +81,38 @@ def count_sql_rows(url: str) -> dict[str, int]:
             }
     finally:
         engine.dispose()
+
+
+@dataclass
+class CountedStorage:
+    """A storage, and how to count everything it holds (its tables too, for SQL), so a test can
+    assert that a rejected input wrote nothing.
+
+    Example:
+        >>> from dltune.storage import InMemoryStorage
+        >>> CountedStorage(InMemoryStorage()).rows()["studies"]
+        0
+    """
+
+    storage: BaseStorage
+    url: str | None = None
+
+    def rows(self) -> dict[str, int]:
+        """Counts by kind of record (and ``table NAME`` for each SQL table)."""
+        counts = count_rows(self.storage)
+        if self.url is not None:
+            counts.update({f"table {k}": n for k, n in count_sql_rows(self.url).items()})
+        return counts
+
+
+def copy_sqlite(template: Path, directory: Path) -> str:
+    """Copy an SQLite storage file (with its WAL files) into ``directory``; return its URL.
+
+    Copying an empty database that already has its schema is about ten times faster than
+    creating the schema again, which adds up over hundreds of tests.
+    """
+    for suffix in ("", "-wal", "-shm"):
+        source = template.with_name(template.name + suffix)
+        if source.exists():
+            shutil.copyfile(source, directory / ("storage.db" + suffix))
+    return f"sqlite:///{directory / 'storage.db'}"
