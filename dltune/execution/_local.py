@@ -35,6 +35,7 @@ AUTHKEY_ENV = "DLTUNE_WORKER_AUTHKEY"
 #: Stands in for an in-memory storage in a child's job; the child then uses the parent's.
 PARENT_STORAGE = "dltune:parent-storage"
 _SHUTDOWN_SECONDS = 30.0
+_EXIT_INTERRUPTED = 130  # the child's code after Ctrl-C (see _child.main)
 
 
 class LocalExecutor(BaseExecutor):
@@ -166,10 +167,12 @@ class _ProcessPool:
                     self._stop.set()
             elif kind == "done":
                 child = children[data]
-                child.proc.wait()
+                code = child.proc.wait()
                 child.done = True
                 if child.error is not None:
                     self._stop.set()
+                elif code not in (0, _EXIT_INTERRUPTED):
+                    _warn_exited(child.proc.pid, code)
 
     def _reap_exited(self, children: dict[int, _Child]) -> None:
         for child in children.values():
@@ -177,13 +180,7 @@ class _ProcessPool:
                 continue
             if child.conn is None or (child.thread is not None and not child.thread.is_alive()):
                 child.done = True
-                code = child.proc.returncode
-                _logger.warning(
-                    "worker process %d exited with code %d; its running trial, if any, fails "
-                    "as stale and the other workers go on",
-                    child.proc.pid,
-                    code,
-                )
+                _warn_exited(child.proc.pid, child.proc.returncode)
 
     def _serve(self, child: _Child) -> None:
         conn = child.conn
@@ -236,3 +233,12 @@ def _load_error(blob: bytes) -> BaseException:
     except Exception as exc:
         return RuntimeError(f"a worker failed with an error that could not be loaded: {exc}")
     return error if isinstance(error, BaseException) else RuntimeError(repr(error))
+
+
+def _warn_exited(pid: int, code: int) -> None:
+    _logger.warning(
+        "worker process %d exited with code %d; its running trial, if any, fails as stale "
+        "and the other workers go on",
+        pid,
+        code,
+    )
