@@ -25,6 +25,7 @@ check: venv
 	$(VENV_BIN)/ruff check .
 	$(VENV_BIN)/ruff format --check .
 	$(VENV_BIN)/mypy
+	scripts/typecheck_tests.sh
 
 test: venv
 	scripts/test.sh $(PYTEST_ARGS)
