@@ -9,7 +9,8 @@ status=0
 while IFS= read -r dir; do
     files=("$dir"/*.py)
     [[ -e ${files[0]} ]] || continue
-    (cd "$dir" && "$root/.venv/bin/mypy" --config-file "$root/pyproject.toml" --strict ./*.py) \
+    (cd "$dir" && "$root/.venv/bin/mypy" --config-file "$root/pyproject.toml" \
+        --cache-dir "$root/.mypy_cache/tests" --strict ./*.py) \
         || status=1
 done < <(find tests -type d -not -name __pycache__ | sort)
 exit $status

@@ -224,10 +224,17 @@ def run_worker(
     """
     storage, worker = study._storage, worker_name()
     n_run = 0
+    # Reap dead workers' trials before claiming (so their retries go first), but at most once
+    # per heartbeat interval: the heartbeat thread reaps too, and storages without heartbeats
+    # have nothing to reap. Not on every trial of the hot loop.
+    reap_every = storage.heartbeat_seconds
+    last_reap = -float("inf")
     while not should_stop():
         if job.deadline is not None and time.time() >= job.deadline:
             break
-        storage.fail_stale_trials(study._study_id)
+        if reap_every is not None and time.monotonic() - last_reap >= reap_every:
+            storage.fail_stale_trials(study._study_id)
+            last_reap = time.monotonic()
         if study.sampler.is_exhausted(study._view):
             break
         with DeferInterrupts() as interrupts:

@@ -8,7 +8,6 @@ is one atomic storage call. Samplers, pruners and analyses read frozen records f
 from __future__ import annotations
 
 import abc
-import math
 from collections.abc import Container
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -255,8 +254,3 @@ class BaseStorage(abc.ABC):
 def _first(trial: FrozenTrial) -> float:
     assert trial.values is not None
     return trial.values[0]
-
-
-def is_storable_value(value: float) -> bool:
-    """Objective values may be infinite but never NaN."""
-    return not math.isnan(value)
