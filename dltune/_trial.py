@@ -97,6 +97,11 @@ class Trial:
         return dict(self._user_attrs)
 
     @property
+    def system_attrs(self) -> dict[str, Any]:
+        """A copy of the attributes dltune keeps for this trial (``retry_of``, ...)."""
+        return dict(self._system_attrs)
+
+    @property
     def datetime_start(self) -> datetime | None:
         """When the trial started."""
         return self._datetime_start

@@ -17,6 +17,7 @@ __all__ = [
     "StudyNotFoundError",
     "TrialNotFoundError",
     "TrialPruned",
+    "TrialStopped",
     "UpdateFinishedTrialError",
 ]
 
@@ -36,6 +37,29 @@ class TrialPruned(DLTuneError):  # noqa: N818 - the name Optuna users already kn
         ...         raise dltune.TrialPruned()
         ...     return 1.0
     """
+
+
+class TrialStopped(TrialPruned):
+    """A guard stopped the trial: it diverged, or it is not learning.
+
+    Stored as PRUNED with the reason, and with ``kind`` (``"diverged"`` or ``"not_learning"``)
+    under the ``stopped_by`` system attribute, so summaries can count these trials apart from
+    the ones a pruner stopped (see :attr:`dltune.FrozenTrial.outcome`).
+
+    Example:
+        >>> import dltune
+        >>> err = dltune.TrialStopped("diverged at epoch 2 step 17: loss=nan", kind="diverged")
+        >>> err.kind, str(err)
+        ('diverged', 'diverged at epoch 2 step 17: loss=nan')
+    """
+
+    KINDS = ("diverged", "not_learning")
+
+    def __init__(self, reason: str, *, kind: str) -> None:
+        if kind not in self.KINDS:
+            raise ValueError(f"kind={kind!r} is not one of {', '.join(self.KINDS)}")
+        super().__init__(reason)
+        self.kind = kind
 
 
 class StorageError(DLTuneError):

@@ -144,6 +144,20 @@ class FrozenTrial:
         return None if reason is None else str(reason)
 
     @property
+    def outcome(self) -> str:
+        """How the trial ended, in words a summary counts by.
+
+        The state's name in lower case (``"complete"``, ``"pruned"``, ``"fail"``, ``"running"``,
+        ``"waiting"``), except that a PRUNED trial a guard stopped reads ``"diverged"`` or
+        ``"not_learning"`` (see :class:`dltune.TrialStopped`).
+        """
+        if self.state == TrialState.PRUNED:
+            kind = self.system_attrs.get("stopped_by")
+            if kind in ("diverged", "not_learning"):
+                return str(kind)
+        return self.state.name.lower()
+
+    @property
     def last_step(self) -> int | None:
         """The highest step reported, or ``None``."""
         return max(self.intermediate_values) if self.intermediate_values else None

@@ -19,8 +19,10 @@ from typing import Any
 
 from dltune._trial import Trial
 from dltune.exceptions import TrialPruned
+from dltune.exceptions import TrialStopped
 from dltune.exceptions import UpdateFinishedTrialError
 from dltune.storage._base import REASON_KEY
+from dltune.storage._base import STOPPED_BY_KEY
 from dltune.trial import INTERRUPTED
 from dltune.trial import TrialState
 
@@ -166,8 +168,10 @@ def run_trial(
     try:
         with released, Heartbeat(study._storage, study._study_id, frozen.trial_id):
             result = objective(trial)
-    except TrialPruned:
-        return _finish(study, trial, None, TrialState.PRUNED, None)
+    except TrialPruned as exc:
+        if isinstance(exc, TrialStopped):
+            trial.set_system_attr(STOPPED_BY_KEY, exc.kind)
+        return _finish(study, trial, None, TrialState.PRUNED, str(exc) or None)
     except KeyboardInterrupt:
         _finish(study, trial, None, TrialState.FAIL, INTERRUPTED)
         raise

@@ -27,6 +27,8 @@ REASON_KEY = "reason"
 RETRY_OF_KEY = "retry_of"
 FIXED_PARAMS_KEY = "fixed_params"
 WORKER_KEY = "worker"
+#: Set on a PRUNED trial a guard stopped: ``"diverged"`` or ``"not_learning"``.
+STOPPED_BY_KEY = "stopped_by"
 
 
 @dataclass(slots=True)
