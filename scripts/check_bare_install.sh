@@ -74,7 +74,7 @@ fi
 import importlib.util
 import sys
 
-extras = ["torch", "pandas", "psycopg", "distributed", "optuna"]
+extras = ["torch", "sklearn", "pydantic", "rich", "pandas", "psycopg", "distributed", "optuna"]
 found = [name for name in extras if importlib.util.find_spec(name) is not None]
 if found:
     print("installed without asking for an extra:", ", ".join(found), file=sys.stderr)
