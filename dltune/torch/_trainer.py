@@ -1,0 +1,443 @@
+"""The trainer: one training run of a task with a set of hyperparameters.
+
+It reports the validation metric every epoch to the trial (so any pruner works), stops a run that
+diverges or does not learn (see :class:`dltune.torch.Guards`), checkpoints every epoch so a
+retried or promoted trial resumes where it stopped, and is deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+from typing import TYPE_CHECKING
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from dltune.exceptions import TrialPruned
+from dltune.exceptions import TrialStopped
+from dltune.torch._hparams import HParams
+from dltune.torch._task import Task
+from dltune.torch.components import build_loss
+from dltune.torch.components import build_optimizer
+from dltune.torch.components import build_scheduler
+from dltune.torch.components import check_names
+from dltune.torch.datasets import Dataset
+from dltune.torch.datasets import load_dataset
+from dltune.torch.models import build_model
+
+if TYPE_CHECKING:
+    from dltune._trial import Trial
+
+__all__ = ["EpochRecord", "TrainResult", "resolve_device", "train"]
+
+_logger = logging.getLogger(__name__)
+
+#: Evaluation batch size (no gradients, so larger than any training batch).
+_EVAL_BATCH = 1024
+#: Bumped when the checkpoint layout changes; older files are ignored, not misread.
+_CHECKPOINT_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """What one epoch measured.
+
+    Attributes:
+        epoch: 1-based epoch number (the step reported to the trial).
+        train_loss: Mean training loss over the epoch's batches.
+        val_loss: Validation loss after the epoch.
+        val_accuracy: Validation accuracy after the epoch.
+        lr: The learning rate at the end of the epoch.
+        seconds: Wall time of the epoch (training and validation).
+    """
+
+    epoch: int
+    train_loss: float
+    val_loss: float
+    val_accuracy: float
+    lr: float
+    seconds: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {
+            "epoch": self.epoch,
+            "train_loss": self.train_loss,
+            "val_loss": self.val_loss,
+            "val_accuracy": self.val_accuracy,
+            "lr": self.lr,
+            "seconds": self.seconds,
+        }
+
+
+@dataclass
+class TrainResult:
+    """The outcome of :func:`train`.
+
+    Attributes:
+        hparams: The hyperparameters trained with.
+        seed: The seed trained with.
+        history: One record per epoch trained, including epochs restored from a checkpoint.
+        value: The task's metric after the last epoch (what the objective returns).
+        test_loss: Test loss, when ``evaluate_test`` was asked for.
+        test_accuracy: Test accuracy, when ``evaluate_test`` was asked for.
+        resumed_from_epoch: The epoch a checkpoint restored (0 when trained from scratch).
+        model: The trained model (on the CPU).
+        n_params: Trainable parameter count.
+        seconds: Wall time of this call.
+    """
+
+    hparams: HParams
+    seed: int
+    history: list[EpochRecord]
+    value: float
+    test_loss: float | None = None
+    test_accuracy: float | None = None
+    resumed_from_epoch: int = 0
+    model: nn.Module | None = field(default=None, repr=False)
+    n_params: int = 0
+    seconds: float = 0.0
+
+    @property
+    def val_accuracy(self) -> float:
+        return self.history[-1].val_accuracy
+
+    @property
+    def val_loss(self) -> float:
+        return self.history[-1].val_loss
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` -> the first CUDA device if there is one, else the CPU.
+
+    Raises:
+        ValueError: For a device torch does not know, or CUDA asked for where there is none.
+
+    Example:
+        >>> resolve_device("cpu")
+        device(type='cpu')
+    """
+    if device == "auto":
+        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(
+            f"device={device!r} is not a device; accepted: auto, cpu, cuda, cuda:N"
+        ) from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was asked for, but torch sees no CUDA device")
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"device={device!r} is not supported; accepted: auto, cpu, cuda, cuda:N")
+    return resolved
+
+
+class _Tensors:
+    """A data set's splits as tensors on one device, kept per process."""
+
+    _cache: dict[tuple[int, str], _Tensors] = {}
+
+    def __init__(self, data: Dataset, device: torch.device) -> None:
+        def put(array: np.ndarray[Any, Any], dtype: torch.dtype) -> torch.Tensor:
+            return torch.tensor(array, dtype=dtype, device=device)  # copies (arrays are frozen)
+
+        self.x_train, self.y_train = (
+            put(data.x_train, torch.float32),
+            put(data.y_train, torch.long),
+        )
+        self.x_val, self.y_val = put(data.x_val, torch.float32), put(data.y_val, torch.long)
+        self.x_test, self.y_test = put(data.x_test, torch.float32), put(data.y_test, torch.long)
+
+    @classmethod
+    def of(cls, data: Dataset, device: torch.device) -> _Tensors:
+        key = (id(data), str(device))
+        if key not in cls._cache:
+            cls._cache.clear()  # one data set per worker at a time: do not pile up copies
+            cls._cache[key] = cls(data, device)
+        return cls._cache[key]
+
+
+class _Guard:
+    """Applies :class:`Guards` to a run; raises :class:`TrialStopped` with the reason."""
+
+    def __init__(self, task: Task, n_classes: int, start_loss: float | None) -> None:
+        self.guards = task.guards
+        self.chance = 1.0 / n_classes
+        self.start_loss = start_loss
+
+    def check_step(self, epoch: int, step: int, loss: float, grad_norm: float | None) -> None:
+        g = self.guards
+        where = f"diverged at epoch {epoch} step {step}"
+        if not math.isfinite(loss):
+            raise TrialStopped(f"{where}: loss={loss}", kind="diverged")
+        if self.start_loss is None:
+            self.start_loss = loss
+        elif g.enabled and loss > g.loss_ratio * max(self.start_loss, 1e-12):
+            raise TrialStopped(
+                f"{where}: loss={loss:.4g} > {g.loss_ratio:g}x its start {self.start_loss:.4g}",
+                kind="diverged",
+            )
+        if grad_norm is None:
+            return
+        if not math.isfinite(grad_norm):
+            raise TrialStopped(f"{where}: gradient norm={grad_norm}", kind="diverged")
+        if g.enabled and g.max_grad_norm is not None and grad_norm > g.max_grad_norm:
+            raise TrialStopped(
+                f"{where}: gradient norm={grad_norm:.4g} > {g.max_grad_norm:g}",
+                kind="diverged",
+            )
+
+    def check_epoch(self, record: EpochRecord) -> None:
+        g = self.guards
+        if not math.isfinite(record.val_loss):
+            raise TrialStopped(
+                f"diverged at epoch {record.epoch}: validation loss={record.val_loss}",
+                kind="diverged",
+            )
+        assert self.start_loss is not None  # set by the first step
+        if g.enabled and record.train_loss > g.epoch_loss_ratio * self.start_loss:
+            raise TrialStopped(
+                f"diverged at epoch {record.epoch}: mean training loss {record.train_loss:.4g} "
+                f"> {g.epoch_loss_ratio:g}x its start {self.start_loss:.4g}",
+                kind="diverged",
+            )
+        if not g.enabled or g.patience_epochs == 0 or record.epoch < g.patience_epochs:
+            return
+        where = f"not learning after {record.epoch} epoch{'s' if record.epoch > 1 else ''}"
+        if record.train_loss >= g.min_improvement * self.start_loss:
+            raise TrialStopped(
+                f"{where}: training loss {record.train_loss:.4g} is not below its start "
+                f"{self.start_loss:.4g}",
+                kind="not_learning",
+            )
+        if record.val_accuracy <= self.chance + g.chance_margin:
+            raise TrialStopped(
+                f"{where}: validation accuracy {record.val_accuracy:.3f} is at chance "
+                f"({self.chance:.3f})",
+                kind="not_learning",
+            )
+
+
+def _evaluate(
+    model: nn.Module, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor
+) -> tuple[float, float]:
+    """Mean loss and accuracy over a split, in eval mode, without gradients."""
+    model.eval()
+    total_loss, correct = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(x), _EVAL_BATCH):
+            xb, yb = x[start : start + _EVAL_BATCH], y[start : start + _EVAL_BATCH]
+            logits = model(xb)
+            total_loss += float(loss_fn(logits, yb)) * len(xb)
+            correct += int((logits.argmax(dim=1) == yb).sum())
+    model.train()
+    n = max(len(x), 1)
+    return total_loss / n, correct / n
+
+
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write atomically: a reader (a resuming worker) sees the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any] | None:
+    """Read a trainer checkpoint with ``weights_only=True`` (no code runs on load).
+
+    Returns ``None`` for a file of another format version. A file that is not a safe checkpoint
+    (one crafted to run code on load, or a corrupt one) raises.
+
+    Raises:
+        ValueError: If the file cannot be read as a weights-only checkpoint.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(
+            f"checkpoint {str(path)!r} cannot be loaded safely (weights only): {exc}"
+        ) from exc
+    if not isinstance(state, dict) or state.get("format") != _CHECKPOINT_FORMAT:
+        _logger.warning("ignoring checkpoint %s: not a dltune trainer checkpoint", path)
+        return None
+    return state
+
+
+def train(
+    task: Task,
+    hparams: HParams,
+    *,
+    seed: int = 0,
+    trial: Trial | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    resume_from: str | os.PathLike[str] | None = None,
+    evaluate_test: bool = False,
+    keep_model: bool = False,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+) -> TrainResult:
+    """Train ``task``'s model with ``hparams``; report to ``trial`` every epoch.
+
+    Args:
+        task: The data set, model, epochs, guards and device.
+        hparams: The hyperparameters.
+        seed: Seeds the weights, the batch order and dropout: the same seed gives the same run.
+        trial: Receives the metric every epoch (``trial.report(value, epoch)``) and is asked
+            whether to prune; ``None`` trains without reporting.
+        checkpoint: Where to save the state after every epoch (and resume from, if present).
+        resume_from: Another checkpoint to start from when ``checkpoint`` does not exist yet
+            (a retried trial continues from the trial it retries).
+        evaluate_test: Also measure the test split at the end.
+        keep_model: Return the trained model (on the CPU) in the result.
+        on_epoch: Called with each epoch's record.
+
+    Returns:
+        The history and the final metric.
+
+    Raises:
+        TrialStopped: If the run diverged or is not learning (the reason says which and where).
+        TrialPruned: If the trial's pruner stopped it.
+        HParamsError: For a hyperparameter the components do not accept.
+        UnknownNameError: For an unknown component name.
+
+    Example:
+        >>> from dltune.torch import HParams, Task, train
+        >>> task = Task(dataset="digits", model="mlp", epochs=2, checkpoint_dir=None)
+        >>> result = train(task, HParams(lr=0.01, width=32), seed=0)
+        >>> len(result.history), result.value > 0.5
+        (2, True)
+    """
+    started = time.perf_counter()
+    check_names(hparams)
+    if task.threads is not None:
+        torch.set_num_threads(task.threads)
+    device = resolve_device(task.device)
+    data = load_dataset(
+        task.dataset, task.data_dir, download=task.download, split_seed=task.split_seed
+    )
+    tensors = _Tensors.of(data, device)
+    n_train = len(tensors.x_train)
+    batch_size = min(hparams.batch_size, n_train)
+    steps_per_epoch = math.ceil(n_train / batch_size)
+
+    torch.manual_seed(seed)
+    model = build_model(task.model, hparams, data.input_shape, data.n_classes).to(device)
+    optimizer = build_optimizer(model.parameters(), hparams)
+    scheduler = build_scheduler(optimizer, hparams, steps_per_epoch, task.epochs)
+    loss_fn = build_loss(hparams)
+    order = torch.Generator().manual_seed(seed)
+    history: list[EpochRecord] = []
+    start_loss: float | None = None
+
+    ckpt_path = None if checkpoint is None else Path(checkpoint)
+    source = ckpt_path if ckpt_path is not None and ckpt_path.exists() else None
+    if source is None and resume_from is not None and Path(resume_from).exists():
+        source = Path(resume_from)
+    if source is not None:
+        state = load_checkpoint(source)
+        if state is not None and state["hparams"] == hparams.to_dict():
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            order.set_state(state["order_rng"])
+            torch.set_rng_state(state["torch_rng"])
+            history = [EpochRecord(**record) for record in state["history"]]
+            start_loss = state["start_loss"]
+            _logger.info("resuming from %s after epoch %d", source, len(history))
+        elif state is not None:
+            _logger.warning(
+                "ignoring checkpoint %s: it was trained with other hyperparameters", source
+            )
+    resumed_from = len(history)
+    if trial is not None:
+        for record in history:  # a retry is a new trial: give its pruner the history
+            if record.epoch not in trial._intermediate_values:
+                trial.report(_metric(task, record), record.epoch)
+
+    guard = _Guard(task, data.n_classes, start_loss)
+    clip = hparams.grad_clip if hparams.grad_clip else math.inf
+    check_grads = task.guards.enabled and task.guards.max_grad_norm is not None
+    model.train()
+    for epoch in range(resumed_from + 1, task.epochs + 1):
+        epoch_started = time.perf_counter()
+        permutation = torch.randperm(n_train, generator=order).to(device)
+        loss_sum = 0.0
+        for step in range(1, steps_per_epoch + 1):
+            idx = permutation[(step - 1) * batch_size : step * batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(tensors.x_train[idx]), tensors.y_train[idx])
+            loss_value = float(loss.detach())
+            guard.check_step(epoch, step, loss_value, None)
+            loss.backward()
+            grad_norm: float | None = None
+            if check_grads or clip != math.inf:
+                grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), clip))
+                guard.check_step(epoch, step, loss_value, grad_norm)
+            optimizer.step()
+            scheduler.step()
+            loss_sum += loss_value
+        val_loss, val_accuracy = _evaluate(model, loss_fn, tensors.x_val, tensors.y_val)
+        record = EpochRecord(
+            epoch=epoch,
+            train_loss=loss_sum / steps_per_epoch,
+            val_loss=val_loss,
+            val_accuracy=val_accuracy,
+            lr=float(optimizer.param_groups[0]["lr"]),
+            seconds=time.perf_counter() - epoch_started,
+        )
+        history.append(record)
+        if on_epoch is not None:
+            on_epoch(record)
+        if trial is not None:
+            trial.report(_metric(task, record), epoch)
+        guard.check_epoch(record)
+        if ckpt_path is not None:
+            _save_checkpoint(
+                ckpt_path,
+                {
+                    "format": _CHECKPOINT_FORMAT,
+                    "hparams": hparams.to_dict(),
+                    "seed": seed,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "order_rng": order.get_state(),
+                    "torch_rng": torch.get_rng_state(),
+                    "history": [r.to_dict() for r in history],
+                    "start_loss": guard.start_loss,
+                },
+            )
+        if trial is not None and epoch < task.epochs and trial.should_prune():
+            raise TrialPruned(
+                f"pruned at epoch {epoch} by {type(trial.study.pruner).__name__}: "
+                f"{task.metric}={_metric(task, record):.4g}"
+            )
+
+    result = TrainResult(
+        hparams=hparams,
+        seed=seed,
+        history=history,
+        value=_metric(task, history[-1]),
+        resumed_from_epoch=resumed_from,
+        n_params=sum(p.numel() for p in model.parameters() if p.requires_grad),
+    )
+    if evaluate_test:
+        result.test_loss, result.test_accuracy = _evaluate(
+            model, loss_fn, tensors.x_test, tensors.y_test
+        )
+    if keep_model:
+        result.model = model.cpu()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _metric(task: Task, record: EpochRecord) -> float:
+    return record.val_accuracy if task.metric == "val_accuracy" else record.val_loss
