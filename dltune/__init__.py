@@ -21,6 +21,7 @@ from dltune.exceptions import MissingDependencyError
 from dltune.exceptions import StorageError
 from dltune.exceptions import StudyNotFoundError
 from dltune.exceptions import TrialPruned
+from dltune.exceptions import TrialStopped
 from dltune.study import Study
 from dltune.study import create_study
 from dltune.study import delete_study
@@ -32,6 +33,7 @@ from dltune.trial import StudyDirection
 from dltune.trial import TrialState
 
 if TYPE_CHECKING:
+    from dltune import config as config
     from dltune import execution as execution
     from dltune import pruners as pruners
     from dltune import samplers as samplers
@@ -51,7 +53,9 @@ __all__ = [
     "StudyNotFoundError",
     "Trial",
     "TrialPruned",
+    "TrialStopped",
     "TrialState",
+    "config",
     "create_study",
     "delete_study",
     "execution",
@@ -64,7 +68,16 @@ __all__ = [
     "storage",
 ]
 
-_SUBMODULES = {"execution", "pruners", "samplers", "space", "storage", "testing"}
+_SUBMODULES = {
+    "config",
+    "execution",
+    "pruners",
+    "samplers",
+    "space",
+    "storage",
+    "testing",
+    "torch",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,13 +1,29 @@
-"""Samplers: where to look next."""
+"""Samplers: where to look next.
 
+:data:`SAMPLERS` maps the names a config uses (``sampler: {type: random}``) to the classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from dltune._registry import Registry
 from dltune.samplers._base import BaseSampler
 from dltune.samplers._grid import GridSampler
 from dltune.samplers._qmc import QMCSampler
 from dltune.samplers._random import RandomSampler
 
 __all__ = [
+    "SAMPLERS",
     "BaseSampler",
     "GridSampler",
     "QMCSampler",
     "RandomSampler",
 ]
+
+#: Sampler classes (or factories) by the name a config gives as ``sampler.type``; the other
+#: keys of ``sampler:`` are the constructor's keyword arguments.
+SAMPLERS: Registry[Callable[..., BaseSampler]] = Registry("sampler")
+SAMPLERS.add("random", RandomSampler)
+SAMPLERS.add("grid", GridSampler)
+SAMPLERS.add("qmc", QMCSampler)
