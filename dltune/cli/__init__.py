@@ -1,4 +1,4 @@
-"""The ``dltune`` command line: look at studies, delete them, upgrade storages, run workers.
+"""The ``dltune`` command line: tune a config, look at studies, delete them, run workers.
 
 Only :mod:`click` is imported up front; the storage, samplers and execution load inside the
 command that needs them, so ``dltune --help`` stays fast and works on a bare core install.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from dltune.cli import _tune  # noqa: F401 - registers `dltune tune` and `dltune lr-find`
 from dltune.cli import _worker  # noqa: F401 - registers `dltune worker`
 from dltune.cli._commands import cli
 

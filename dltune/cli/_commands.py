@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from dltune import __version__
+from dltune.cli._common import _OUTCOMES
 from dltune.cli._common import _STATES
 from dltune.cli._common import UserError
 from dltune.cli._common import _check_exists
@@ -95,8 +96,9 @@ def studies(url: str, fmt: str) -> None:
     "--state",
     "states",
     multiple=True,
-    type=click.Choice(_STATES, case_sensitive=False),
-    help="Show only trials in this state; repeat for several.",
+    type=click.Choice((*_STATES, *_OUTCOMES), case_sensitive=False),
+    help="Show only trials in this state (or PRUNED ones a guard stopped as DIVERGED or "
+    "NOT_LEARNING); repeat for several.",
 )
 @click.option(
     "--limit",
@@ -113,15 +115,23 @@ def trials(
     """List a study's trials: number, state, value(s), params, duration, reason.
 
     The reason says why a trial ended as it did: 'stale' (its worker died), 'interrupted'
-    (Ctrl-C), or the error its objective raised.
+    (Ctrl-C), 'diverged at epoch 2 step 17: loss=nan' or 'not learning after 2 epochs: ...'
+    (the trainer's guards), or the error its objective raised.
     """
     from dltune.trial import TrialState
 
+    upper = {s.upper() for s in states}
+    outcomes = {s.lower() for s in upper & set(_OUTCOMES)}
     with _open_storage(url, read_only=True) as storage:
         study_id = storage.get_study_id_from_name(study_name)
         n_objectives = len(storage.get_study_directions(study_id))
-        wanted = {TrialState(s.upper()) for s in states} if states else None
-        selected = storage.get_all_trials(study_id, wanted)
+        wanted = {TrialState(s) for s in upper - set(_OUTCOMES)}
+        if outcomes:
+            wanted.add(TrialState.PRUNED)
+        selected = storage.get_all_trials(study_id, wanted or None)
+    if outcomes:
+        plain = upper - set(_OUTCOMES)
+        selected = [t for t in selected if t.state.name in plain or t.outcome in outcomes]
     if limit is not None:
         selected = selected[-limit:]
     if fmt == "json":

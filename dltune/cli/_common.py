@@ -30,6 +30,8 @@ STORAGE_ENV = "DLTUNE_STORAGE"
 MAX_CELL_WIDTH = 48
 _VERBOSE_KEY = "dltune.verbose"
 _STATES = ("WAITING", "RUNNING", "COMPLETE", "PRUNED", "FAIL")
+#: PRUNED trials the trainer's guards stopped, selectable on their own.
+_OUTCOMES = ("DIVERGED", "NOT_LEARNING")
 _OBJECTIVE_FORM = "'module:function', e.g. 'train:objective' for objective() in ./train.py"
 
 

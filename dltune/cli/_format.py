@@ -83,7 +83,11 @@ def to_json(data: Any) -> str:
 
 
 def _trial_record(trial: FrozenTrial, n_objectives: int) -> dict[str, Any]:
-    record: dict[str, Any] = {"number": trial.number, "state": trial.state.name}
+    record: dict[str, Any] = {
+        "number": trial.number,
+        "state": trial.state.name,
+        "outcome": trial.outcome,
+    }
     if n_objectives == 1:
         record["value"] = None if trial.values is None else trial.values[0]
     else:
@@ -99,11 +103,19 @@ def _trial_record(trial: FrozenTrial, n_objectives: int) -> dict[str, Any]:
     return record
 
 
+def _state(trial: FrozenTrial) -> str:
+    """The state, with the guard's verdict for a trial it stopped: 'PRUNED (diverged)'."""
+    outcome = trial.outcome
+    if outcome in ("diverged", "not_learning"):
+        return f"{trial.state.name} ({outcome.replace('_', ' ')})"
+    return trial.state.name
+
+
 def _trial_rows(trials: Sequence[FrozenTrial]) -> list[list[str]]:
     return [
         [
             str(t.number),
-            t.state.name,
+            _state(t),
             _values(t.values),
             _params(t.params),
             _duration(t.duration_seconds),
