@@ -81,4 +81,25 @@ if found:
     sys.exit(1)
 EOF
 
-echo "check_bare_install.sh: OK (import dltune, dltune --help, a SQLite study, package data, no extras)" >&2
+# Without the torch extra, the trainer and `dltune tune` say how to get it.
+"$vpy" -I - <<'EOF' || fail "importing dltune.torch without torch did not name the extra"
+import dltune
+
+try:
+    import dltune.torch  # noqa: F401
+except dltune.MissingDependencyError as exc:
+    assert "pip install 'dltune[torch]'" in str(exc), exc
+else:
+    raise SystemExit("dltune.torch imported without torch")
+EOF
+printf 'study: s\nbudget: {trials: 1}\n' >"$work/tune.yaml"
+if "$work/venv/bin/dltune" tune "$work/tune.yaml" >"$work/tune.txt" 2>&1; then
+    fail "'dltune tune' ran without the torch extra"
+fi
+grep -qF "pip install 'dltune[torch]'" "$work/tune.txt" || {
+    cat "$work/tune.txt" >&2
+    fail "'dltune tune' without the torch extra did not name pip install 'dltune[torch]'"
+}
+
+echo "check_bare_install.sh: OK (import dltune, dltune --help, a SQLite study, package data," \
+    "no extras, the torch extra named where needed)" >&2

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -52,7 +55,9 @@ def test_tune_the_digits_example_end_to_end(workdir: Path) -> None:
     retrain = study.system_attrs["retrain"]
     assert len(retrain["candidates"]) <= 2 and retrain["chosen"] is not None
     # Resuming extends the same study to the new budget.
-    code, out = _run("tune", str(EXAMPLE), "--trials", "4", "--epochs", "2", "--top-k", "0")
+    code, out = _run(
+        "tune", str(EXAMPLE), "--trials", "4", "--epochs", "2", "--top-k", "0", "--workers", "1"
+    )
     assert code == 0, out
     assert "1 trial(s) already" not in out and "3 trial(s) already finished" in out
     assert len(dltune.load_study("digits-cnn", "sqlite:///dltune.db").trials) == 4
@@ -120,3 +125,32 @@ def test_lr_find_prints_a_range_and_tune_records_and_uses_it(workdir: Path) -> N
     high = min(0.3, max(r["high"] for r in found.values()))
     for trial in study.trials:
         assert low <= trial.params["lr"] <= high
+
+
+def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(workdir: Path) -> None:
+    config = yaml.safe_load(EXAMPLE.read_text())
+    config["task"].update(model="mlp", epochs=2)
+    config["budget"] = {"trials": 40, "workers": 1}
+    config["retrain"] = {"top_k": 0}
+    path = _write(workdir / "interrupt.yaml", config)
+    command = [sys.executable, "-m", "dltune", "tune", path]
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=workdir)
+    assert proc.stderr is not None
+    lines = []
+    for line in proc.stderr:  # the line display (stderr is not a terminal)
+        lines.append(line)
+        if line.startswith("trial 1 "):
+            proc.send_signal(signal.SIGINT)
+            break
+    _, rest = proc.communicate(timeout=60)
+    assert proc.returncode == 130, "".join(lines) + rest
+    assert "interrupted; " in rest and "Rerun the same command to resume." in rest
+    study = dltune.load_study("digits-cnn", "sqlite:///dltune.db")
+    states = {t.state for t in study.trials}
+    assert dltune.TrialState.RUNNING not in states
+    n_done = len(study.trials)
+    assert 2 <= n_done < 40
+    code, out = _run("tune", path, "--trials", str(n_done + 1))
+    assert code == 0, out
+    assert f"{n_done} trial(s) already finished" in out
+    assert len(dltune.load_study("digits-cnn", "sqlite:///dltune.db").trials) == n_done + 1

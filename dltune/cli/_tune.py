@@ -31,10 +31,15 @@ if TYPE_CHECKING:
 _logger = logging.getLogger("dltune.cli")
 
 
-def _load(path: str, **overrides: Any) -> TuneConfig:
+def _require_extra() -> None:
+    """`dltune tune` trains with torch, validates with pydantic and displays with rich."""
     from dltune._imports import require
 
-    require("pydantic", extra="torch", feature="dltune tune")
+    for module in ("torch", "pydantic", "rich"):
+        require(module, extra="torch", feature="dltune tune")
+
+
+def _load(path: str, **overrides: Any) -> TuneConfig:
     from dltune.config import load_config
 
     config = load_config(path)
@@ -245,6 +250,7 @@ def tune(
     Ctrl-C stops cleanly (rerun the same command to resume). At the end, the top-k
     configurations are retrained with fresh seeds and scored on the test split.
     """
+    _require_extra()
     from rich.console import Console
 
     from dltune.cli._display import TuneDisplay
@@ -302,6 +308,7 @@ def lr_find_command(config_path: str, seed: int | None) -> None:
     Prints where the loss falls fastest and where it bottoms out, and the lr range to search.
     `dltune tune --lr-find` narrows the search with it (and records it in the study).
     """
+    _require_extra()
     from rich.console import Console
 
     config = _load(config_path, seed=seed)
