@@ -97,6 +97,11 @@ class Trial:
         return dict(self._user_attrs)
 
     @property
+    def intermediate_values(self) -> dict[int, float]:
+        """A copy of the values reported so far, by step."""
+        return dict(self._intermediate_values)
+
+    @property
     def system_attrs(self) -> dict[str, Any]:
         """A copy of the attributes dltune keeps for this trial (``retry_of``, ...)."""
         return dict(self._system_attrs)

@@ -14,6 +14,8 @@ from click.testing import CliRunner
 
 import dltune
 from dltune.cli import cli
+from dltune.torch import load_model
+from dltune.torch._objective import study_folder
 
 pytest.importorskip("torch")
 
@@ -48,8 +50,9 @@ def test_tune_the_digits_example_end_to_end(workdir: Path) -> None:
     assert "retrained with fresh seeds" in out and "chosen: trial " in out
     assert "test accuracy " in out
     assert "dltune trials digits-cnn --storage sqlite:///dltune.db" in out
-    model = workdir / "checkpoints" / "digits-cnn" / "best-model.pt"
-    assert f"model checkpoint: {model.relative_to(workdir)}" in out
+    model = Path("checkpoints") / study_folder("digits-cnn") / "best-model.pt"
+    assert f"model checkpoint: {model} (the run with seed" in out
+    assert load_model(workdir / model) is not None
     study = dltune.load_study("digits-cnn", "sqlite:///dltune.db")
     assert len(study.trials) == 3
     retrain = study.system_attrs["retrain"]

@@ -22,11 +22,12 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from dltune.config import TuneConfig
+    from dltune.storage import BaseStorage
     from dltune.study import Study
+    from dltune.torch import LRRangeResult
+    from dltune.torch import RetrainReport
     from dltune.torch import Task
     from dltune.torch import TorchObjective
-    from dltune.torch._lr_find import LRRangeResult
-    from dltune.torch._retrain import RetrainReport
 
 _logger = logging.getLogger("dltune.cli")
 
@@ -50,6 +51,14 @@ def _load(path: str, **overrides: Any) -> TuneConfig:
 def _storage_url(flag: str | None, config: TuneConfig) -> str:
     """--storage, else the config's, else $DLTUNE_STORAGE, else the SQLite default."""
     return flag or config.storage or os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
+
+
+def _open(url: str, retries: int) -> BaseStorage:
+    """The storage; a trial whose worker dies is retried ``retries`` times, resuming from
+    its last checkpoint."""
+    from dltune.storage import SQLStorage
+
+    return SQLStorage(url, max_retries=retries)
 
 
 def _threads_per_worker(workers: int) -> int:
@@ -101,6 +110,9 @@ def _narrow_lr(config: TuneConfig, results: list[LRRangeResult], console: Consol
     dist = config.space.distributions.get("lr")
     if not isinstance(dist, FloatDistribution):
         console.print("lr is not searched (a fixed value): the range test only reports")
+        return config
+    if dist.step is not None:
+        console.print(f"lr has a step ({dist.step:g}): its range is kept as configured")
         return config
     low = max(dist.low, min(r.low for r in results))
     high = min(dist.high, max(r.high for r in results))
@@ -155,8 +167,8 @@ def _finish(
 ) -> None:
     from dltune.cli._display import OUTCOMES
     from dltune.cli._display import outcome_counts
+    from dltune.torch import checkpoint_path
     from dltune.torch import retrain_top_k
-    from dltune.torch._objective import checkpoint_path
     from dltune.trial import TrialState
 
     trials = study.trials
@@ -196,6 +208,7 @@ def _finish(
             seed=config.seed or 0,
             fixed=config.space.fixed,
             model_path=model_path,
+            n_jobs=config.budget.workers,
         )
         _print_retrain(report, console)
         chosen = report.best
@@ -203,16 +216,23 @@ def _finish(
             console.print("every retraining run was stopped by a guard; no model was chosen")
         else:
             mean, std = chosen.test_accuracy_mean_std
+            finished = [v for v in chosen.test_accuracy if v is not None]
             console.print(
                 f"chosen: trial {chosen.trial_number}; test accuracy "
-                f"{mean:.4f} ± {std:.4f} over {len(chosen.seeds)} seeds",
+                f"{mean:.4f} ± {std:.4f} over {len(finished)} of {len(chosen.seeds)} seeds",
                 highlight=False,
             )
             for key, value in chosen.hparams.items():
                 if key in chosen.params:
                     console.print(f"  {key}: {value!r}", highlight=False)
-            if report.model_path:
-                console.print(f"model checkpoint: {report.model_path}", highlight=False)
+            if report.model_path and report.model_run is not None:
+                run = report.model_run
+                console.print(
+                    f"model checkpoint: {report.model_path} (the run with seed "
+                    f"{chosen.seeds[run]}: validation {chosen.val[run]:.4f}, test accuracy "
+                    f"{chosen.test_accuracy[run]:.4f}; load it with dltune.torch.load_model)",
+                    highlight=False,
+                )
     q_url = mask_url(url)
     console.print(
         f"\nsee every trial: dltune trials {study.study_name} --storage {q_url}\n"
@@ -255,7 +275,8 @@ def tune(
 
     from dltune.cli._display import TuneDisplay
     from dltune.study import create_study
-    from dltune.torch._lr_find import LR_FIND_KEY
+    from dltune.torch import LR_FIND_KEY
+    from dltune.torch import load_dataset
 
     config = _load(config_path, trials=trials, workers=workers, timeout=timeout, seed=seed)
     if epochs is not None:
@@ -269,9 +290,18 @@ def tune(
     url = _storage_url(url, config)
     n_workers = config.budget.workers
     task = _make_task(config, n_workers)
-    console = Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    # Load (and, where missing, download) the data once, here, with a progress bar: a missing
+    # data set is one clear error before anything is stored, not one failure per trial.
+    load_dataset(
+        task.dataset,
+        task.data_dir,
+        download=task.download,
+        split_seed=task.split_seed,
+        progress=console.is_terminal,
+    )
     kwargs = config.study_kwargs()
-    kwargs["storage"] = url
+    kwargs["storage"] = _open(url, config.budget.retries)
     study = create_study(**kwargs, load_if_exists=True)
     if lr_find:
         results = _run_lr_find(config, task, console)
@@ -312,7 +342,7 @@ def lr_find_command(config_path: str, seed: int | None) -> None:
     from rich.console import Console
 
     config = _load(config_path, seed=seed)
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     task = _make_task(config, 1)
     results = _run_lr_find(config, task, console)
     low = min(r.low for r in results)

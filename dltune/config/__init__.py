@@ -20,6 +20,7 @@ The schema (every mapping refuses unknown keys, naming the accepted ones)::
       trials: 30                    #   int >= 1
       timeout: 240                  #   seconds > 0
       workers: 2                    #   int >= 1 (default 1)
+      retries: 1                    #   a dead worker's trial is rerun this often (default 1)
     sampler: {type: qmc}            # default {type: random}; a bare name works too (sampler: qmc).
                                     # type: a name in dltune.samplers.SAMPLERS; the other keys
                                     # are the class's keyword arguments (checked against its
@@ -35,10 +36,11 @@ The schema (every mapping refuses unknown keys, naming the accepted ones)::
       download: true                #   default true
       device: auto                  #   auto (default) | cpu | cuda | cuda:N
       checkpoint_dir: checkpoints   #   default checkpoints; null disables checkpoints
+      keep_checkpoints: false       #   true keeps finished trials' checkpoints too
       split_seed: 0                 #   the fixed train/validation split (default 0)
       threads: null                 #   torch threads per worker (default: torch's)
-      guards: {enabled: true, loss_ratio: 10, max_grad_norm: 1.0e4, patience_epochs: 2,
-               min_improvement: 0.99, chance_margin: 0.05}    # these are the defaults
+      guards: {enabled: true, loss_ratio: 10, epoch_loss_ratio: 1.5, max_grad_norm: 1.0e4,
+               patience_epochs: 2, min_improvement: 0.99, chance_margin: 0.05}  # the defaults
     space:                          # required: HParams field -> spec (dltune.torch.HParams)
       optimizer: {choices: [sgd, adam, adamw, rmsprop]}       # categorical
       lr: {low: 1.0e-4, high: 1.0, log: true}                 # float range

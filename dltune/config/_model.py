@@ -57,7 +57,8 @@ class _Section(BaseModel):
 
 
 class BudgetConfig(_Section):
-    """``budget:``: how many trials, for how long, on how many workers.
+    """``budget:``: how many trials, for how long, on how many workers; how many times a
+    trial whose worker died is retried (resuming from its last checkpoint).
 
     Example:
         >>> BudgetConfig(trials=30, workers=2).timeout is None
@@ -67,6 +68,7 @@ class BudgetConfig(_Section):
     trials: int | None = Field(default=None, ge=1, description="an integer >= 1")
     timeout: float | None = Field(default=None, gt=0, description="seconds, a number > 0")
     workers: int = Field(default=1, ge=1, description="an integer >= 1")
+    retries: int = Field(default=1, ge=0, description="an integer >= 0")
 
     @model_validator(mode="after")
     def _bounded(self) -> BudgetConfig:
@@ -113,6 +115,7 @@ class TaskConfig(_Section):
     checkpoint_dir: str | None = Field(
         default="checkpoints", min_length=1, description="a directory, or null for no checkpoints"
     )
+    keep_checkpoints: bool = Field(default=False, description="true or false")
     guards: GuardsConfig = Field(default_factory=GuardsConfig, description="a mapping")
     split_seed: int = Field(default=0, ge=0, description="an integer >= 0")
     threads: int | None = Field(default=None, ge=1, description="an integer >= 1, or null")
@@ -329,6 +332,7 @@ class TuneConfig(_Section):
             download=task.download,
             device=task.device,
             checkpoint_dir=None if task.checkpoint_dir is None else Path(task.checkpoint_dir),
+            keep_checkpoints=task.keep_checkpoints,
             guards=Guards(**task.guards.model_dump()),
             split_seed=task.split_seed,
             threads=task.threads,

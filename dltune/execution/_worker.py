@@ -170,7 +170,8 @@ def run_trial(
             result = objective(trial)
     except TrialPruned as exc:
         if isinstance(exc, TrialStopped):
-            trial.set_system_attr(STOPPED_BY_KEY, exc.kind)
+            with contextlib.suppress(UpdateFinishedTrialError):  # stale already: _finish says so
+                trial.set_system_attr(STOPPED_BY_KEY, exc.kind)
         return _finish(study, trial, None, TrialState.PRUNED, str(exc) or None)
     except KeyboardInterrupt:
         _finish(study, trial, None, TrialState.FAIL, INTERRUPTED)

@@ -23,11 +23,17 @@ require("torch", extra="torch", feature="dltune.torch")
 
 from dltune.torch._hparams import HParams  # noqa: E402
 from dltune.torch._hparams import HParamsError  # noqa: E402
+from dltune.torch._lr_find import LR_FIND_KEY  # noqa: E402
 from dltune.torch._lr_find import LRRangeResult  # noqa: E402
 from dltune.torch._lr_find import lr_range_test  # noqa: E402
+from dltune.torch._objective import HPARAMS_KEY  # noqa: E402
+from dltune.torch._objective import SEED_KEY  # noqa: E402
 from dltune.torch._objective import TorchObjective  # noqa: E402
+from dltune.torch._objective import checkpoint_path  # noqa: E402
+from dltune.torch._retrain import RETRAIN_KEY  # noqa: E402
 from dltune.torch._retrain import CandidateResult  # noqa: E402
 from dltune.torch._retrain import RetrainReport  # noqa: E402
+from dltune.torch._retrain import load_model  # noqa: E402
 from dltune.torch._retrain import retrain_top_k  # noqa: E402
 from dltune.torch._task import Guards  # noqa: E402
 from dltune.torch._task import Task  # noqa: E402
@@ -56,11 +62,15 @@ from dltune.torch.models import build_model  # noqa: E402
 __all__ = [
     "ACTIVATIONS",
     "DATASETS",
+    "HPARAMS_KEY",
     "INITS",
     "LOSSES",
+    "LR_FIND_KEY",
     "MODELS",
     "OPTIMIZERS",
+    "RETRAIN_KEY",
     "SCHEDULES",
+    "SEED_KEY",
     "CandidateResult",
     "Dataset",
     "DatasetError",
@@ -79,8 +89,10 @@ __all__ = [
     "build_model",
     "build_optimizer",
     "build_scheduler",
+    "checkpoint_path",
     "load_checkpoint",
     "load_dataset",
+    "load_model",
     "lr_range_test",
     "make_activation",
     "retrain_top_k",

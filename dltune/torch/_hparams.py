@@ -133,6 +133,10 @@ def _number(
 
 
 def _check_numbers(hp: HParams) -> None:
+    for name in ("optimizer", "schedule", "activation", "loss", "init"):
+        value = getattr(hp, name)
+        if not isinstance(value, str):
+            raise HParamsError(f"{name}={value!r} must be a name (a string)")
     _number("lr", hp.lr, low=0, low_open=True)
     _number("momentum", hp.momentum, low=0, high=1, high_open=True)
     _number("beta1", hp.beta1, low=0, high=1, high_open=True)
@@ -151,10 +155,11 @@ def _check_numbers(hp: HParams) -> None:
     _number("width", hp.width, low=1, integer=True)
     if not isinstance(hp.nesterov, bool):
         raise HParamsError(f"nesterov={hp.nesterov!r} must be true or false")
-    for name in ("optimizer", "schedule", "activation", "loss", "init"):
-        value = getattr(hp, name)
-        if not isinstance(value, str):
-            raise HParamsError(f"{name}={value!r} must be a name (a string)")
+    if hp.nesterov and hp.optimizer.strip().lower() == "sgd" and hp.momentum == 0:
+        raise HParamsError(
+            f"nesterov={hp.nesterov!r} needs momentum > 0, got momentum={hp.momentum!r}; "
+            "set momentum > 0 or nesterov to false"
+        )
 
 
 _CHECKS = [_check_numbers]

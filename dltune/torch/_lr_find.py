@@ -2,7 +2,10 @@
 
 The loss falls slowly at tiny learning rates, fastest somewhere in the middle, then blows up.
 Where it falls fastest and where it bottoms out bracket the useful range; a search over
-``[steepest / 10, lowest-loss lr]`` wastes no trials on rates that cannot train or diverge.
+``[min(steepest / 10, lowest / 100), lowest-loss lr]`` wastes few trials on rates that barely
+train or that diverge. The upper end is where the *smoothed* loss bottoms out, which lags the
+raw curve a little: it errs on the high side, which a search then explores rather than
+excludes.
 """
 
 from __future__ import annotations
@@ -44,8 +47,9 @@ class LRRangeResult:
         losses: The smoothed training loss at each step.
         steepest_lr: Where the smoothed loss fell fastest (per log-lr).
         min_loss_lr: Where the smoothed loss was lowest.
-        low: The suggested range's lower end (``steepest_lr / 10``).
-        high: The suggested range's upper end (``min_loss_lr``).
+        low: The suggested range's lower end (``steepest_lr / 10``, or ``min_loss_lr / 100``
+            if that is lower: the range spans at least two decades).
+        high: The suggested range's upper end (``min_loss_lr``: beyond it the loss rises).
     """
 
     optimizer: str
@@ -152,10 +156,15 @@ def lr_range_test(
 
 
 def _suggest(optimizer: str, lrs: list[float], losses: list[float]) -> LRRangeResult:
+    if not lrs:
+        raise ValueError(
+            f"lr range test for {optimizer!r}: the loss was not finite at the first step; "
+            "lower min_lr or check the data and model"
+        )
     if len(lrs) < 3:
-        # Diverged at once: the smallest rate tried is the only evidence.
-        lr = lrs[0] if lrs else float("nan")
-        return LRRangeResult(optimizer, lrs, losses, lr, lr, lr / 10, lr)
+        # Diverged almost at once: the smallest rates tried are the only evidence.
+        lr = lrs[0]
+        return LRRangeResult(optimizer, lrs, losses, lr, lr, lr / 100, lr)
     log_lr = np.log10(np.asarray(lrs))
     curve = np.asarray(losses)
     min_index = int(np.argmin(curve))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 from collections.abc import Callable
 from collections.abc import Mapping
 from pathlib import Path
@@ -10,15 +12,18 @@ from typing import Any
 from typing import Protocol
 from typing import runtime_checkable
 
+from dltune.exceptions import TrialStopped
 from dltune.storage._base import RETRY_OF_KEY
 from dltune.torch._hparams import HParams
 from dltune.torch._task import Task
 from dltune.torch._trainer import train
+from dltune.trial import TrialState
 
 if TYPE_CHECKING:
     from dltune._trial import Trial
+    from dltune.trial import FrozenTrial
 
-__all__ = ["HPARAMS_KEY", "SEED_KEY", "TorchObjective", "checkpoint_path"]
+__all__ = ["HPARAMS_KEY", "SEED_KEY", "TorchObjective", "checkpoint_path", "study_folder"]
 
 #: System attribute holding a trial's full hyperparameters (suggested and fixed).
 HPARAMS_KEY = "hparams"
@@ -32,11 +37,32 @@ class _Space(Protocol):
 
 
 def checkpoint_path(task: Task, study_name: str, number: int) -> Path | None:
-    """Where the trainer checkpoints trial ``number`` of a study (``None``: no checkpoints)."""
+    """Where the trainer checkpoints trial ``number`` of a study (``None``: no checkpoints).
+
+    The folder is the study name made safe for any file system, plus a short hash of the exact
+    name, so distinct names never share a folder and no name escapes ``checkpoint_dir``.
+
+    Example:
+        >>> from dltune.torch import Task
+        >>> str(checkpoint_path(Task(checkpoint_dir="ckpt"), "../x y", 3))
+        'ckpt/___x_y-b37c7286/trial-3.pt'
+    """
     if task.checkpoint_dir is None:
         return None
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in study_name)
-    return task.checkpoint_dir / safe / f"trial-{number}.pt"
+    return task.checkpoint_dir / study_folder(study_name) / f"trial-{number}.pt"
+
+
+def study_folder(study_name: str) -> str:
+    """A file-system-safe, collision-free folder name for a study."""
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in study_name)[:64]
+    digest = hashlib.sha1(study_name.encode()).hexdigest()[:8]
+    return f"{safe}-{digest}"
+
+
+def _owner(study_name: str, trial: FrozenTrial) -> dict[str, Any]:
+    """Identifies the run that writes a checkpoint: the trial, down to its start time."""
+    started = trial.datetime_start.isoformat() if trial.datetime_start else None
+    return {"study": study_name, "trial_id": trial.trial_id, "started": started}
 
 
 class TorchObjective:
@@ -45,7 +71,9 @@ class TorchObjective:
     The space is a :class:`dltune.config.SearchSpace` (what a YAML config describes) or any
     callable ``space(trial) -> dict`` of :class:`HParams` fields, define-by-run. ``fixed``
     values apply under the suggested ones. Each trial trains with the seed ``seed + number``;
-    a retried trial continues from the checkpoint of the trial it retries.
+    a retried trial continues from the checkpoint of the trial it retries (and with its seed).
+    Checkpoints of finished trials (complete, or stopped by a guard) are deleted unless
+    ``task.keep_checkpoints``; those of trials a pruner stopped, or that failed, are kept.
 
     Args:
         task: What to train.
@@ -94,22 +122,26 @@ class TorchObjective:
 
     def __call__(self, trial: Trial) -> float:
         hparams = self.hparams(trial)
-        seed = self.seed + trial.number
         trial.set_system_attr(HPARAMS_KEY, hparams.to_dict())
-        trial.set_system_attr(SEED_KEY, seed)
         study_name = trial.study.study_name
-        retry_of = trial.system_attrs.get(RETRY_OF_KEY)
-        resume_from = (
-            None if retry_of is None else checkpoint_path(self.task, study_name, int(retry_of))
-        )
-        result = train(
-            self.task,
-            hparams,
-            seed=seed,
-            trial=trial,
-            checkpoint=checkpoint_path(self.task, study_name, trial.number),
-            resume_from=resume_from,
-        )
+        own = checkpoint_path(self.task, study_name, trial.number)
+        resume_from, resume_owner = self._predecessor(trial)
+        try:
+            result = train(
+                self.task,
+                hparams,
+                seed=self.seed + trial.number,
+                trial=trial,
+                checkpoint=own,
+                resume_from=resume_from,
+                owner=_owner(study_name, trial._frozen()),
+                resume_owner=resume_owner,
+            )
+        except TrialStopped:
+            _remove(own)  # a diverged or stuck run is not worth resuming
+            raise
+        # A resumed run keeps the seed of the run it continues.
+        trial.set_system_attr(SEED_KEY, result.seed)
         trial.set_user_attr(
             "metrics",
             {
@@ -122,4 +154,26 @@ class TorchObjective:
                 "seconds": round(result.seconds, 3),
             },
         )
+        if not self.task.keep_checkpoints:
+            _remove(own)  # finished: nothing will resume it
         return result.value
+
+    def _predecessor(self, trial: Trial) -> tuple[Path | None, dict[str, Any] | None]:
+        """The checkpoint (and its writer) of the trial this one retries, if any."""
+        retry_of = trial.system_attrs.get(RETRY_OF_KEY)
+        if retry_of is None:
+            return None, None
+        study = trial.study
+        path = checkpoint_path(self.task, study.study_name, int(retry_of))
+        if path is None or not path.exists():
+            return None, None
+        for earlier in study.get_trials(states=(TrialState.FAIL,)):
+            if earlier.number == retry_of:
+                return path, _owner(study.study_name, earlier)
+        return None, None
+
+
+def _remove(path: Path | None) -> None:
+    if path is not None:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()

@@ -8,24 +8,31 @@ untouched by the search, then gives an honest estimate of the chosen configurati
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import logging
+import multiprocessing
 import statistics
 from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import asdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
+import cloudpickle
 import torch
+from torch import nn
 
 from dltune.exceptions import TrialStopped
 from dltune.torch._hparams import HParams
 from dltune.torch._objective import HPARAMS_KEY
+from dltune.torch._task import ModelFactory
 from dltune.torch._task import Task
-from dltune.torch._trainer import TrainResult
 from dltune.torch._trainer import train
+from dltune.torch.datasets import load_dataset
+from dltune.torch.models import build_model
 from dltune.trial import StudyDirection
 from dltune.trial import TrialState
 
@@ -33,12 +40,21 @@ if TYPE_CHECKING:
     from dltune.study import Study
     from dltune.trial import FrozenTrial
 
-__all__ = ["RETRAIN_KEY", "CandidateResult", "RetrainReport", "retrain_top_k"]
+__all__ = [
+    "MODEL_FORMAT",
+    "RETRAIN_KEY",
+    "CandidateResult",
+    "RetrainReport",
+    "load_model",
+    "retrain_top_k",
+]
 
 _logger = logging.getLogger(__name__)
 
 #: Study system attribute where the retraining's report is kept.
 RETRAIN_KEY = "retrain"
+#: Marks a file saved by :func:`retrain_top_k` (``torch.load(path, weights_only=True)``).
+MODEL_FORMAT = "dltune-model-1"
 #: Retraining seeds start here (plus the base seed), far from the search's ``seed + number``.
 _SEED_OFFSET = 1_000_000
 
@@ -94,7 +110,8 @@ class RetrainReport:
         direction: ``maximize`` or ``minimize``.
         candidates: One entry per retrained configuration, in search-rank order.
         chosen: Index into ``candidates`` of the one with the best mean validation result.
-        model_path: Where the chosen configuration's best-validation model was saved.
+        model_path: Where the chosen configuration's best-validation run's model was saved.
+        model_run: Which of the chosen configuration's runs that model is.
     """
 
     metric: str
@@ -102,6 +119,7 @@ class RetrainReport:
     candidates: list[CandidateResult]
     chosen: int | None
     model_path: str | None
+    model_run: int | None = None
 
     @property
     def best(self) -> CandidateResult | None:
@@ -114,6 +132,7 @@ class RetrainReport:
             "candidates": [asdict(c) for c in self.candidates],
             "chosen": self.chosen,
             "model_path": self.model_path,
+            "model_run": self.model_run,
         }
 
 
@@ -135,6 +154,32 @@ def top_k_trials(study: Study, k: int) -> list[FrozenTrial]:
     return out
 
 
+def _run(payload: bytes) -> bytes:
+    """One retraining run, in a worker process (arguments and result by cloudpickle)."""
+    task, hparams, seed = cloudpickle.loads(payload)
+    try:
+        result = train(task, hparams, seed=seed, evaluate_test=True, keep_model=True)
+    except TrialStopped as exc:
+        stopped: bytes = cloudpickle.dumps((None, None, None, None, str(exc)))
+        return stopped
+    assert result.model is not None
+    state = {k: v.detach().cpu() for k, v in result.model.state_dict().items()}
+    done: bytes = cloudpickle.dumps(
+        (result.value, result.test_accuracy, result.test_loss, state, None)
+    )
+    return done
+
+
+def _map(payloads: list[bytes], n_jobs: int) -> Iterator[bytes]:
+    """Run ``_run`` over the payloads, in order, in ``n_jobs`` fresh processes (or here)."""
+    if n_jobs == 1 or len(payloads) == 1:
+        yield from map(_run, payloads)
+        return
+    context = multiprocessing.get_context("spawn")  # fresh interpreters: no forked torch state
+    with concurrent.futures.ProcessPoolExecutor(n_jobs, mp_context=context) as pool:
+        yield from pool.map(_run, payloads)
+
+
 def retrain_top_k(
     study: Study,
     task: Task,
@@ -144,15 +189,17 @@ def retrain_top_k(
     seed: int = 0,
     fixed: dict[str, Any] | None = None,
     model_path: str | Path | None = None,
-    on_run: Callable[[CandidateResult, int, TrainResult | None], None] | None = None,
+    n_jobs: int = 1,
+    on_run: Callable[[CandidateResult, int], None] | None = None,
 ) -> RetrainReport:
     """Retrain the ``k`` best configurations ``n_seeds`` times each; score them on test.
 
-    The chosen configuration has the best mean validation result (not the best test result:
-    the test split stays a clean estimate). The report is kept on the study under the
-    ``retrain`` system attribute, and the chosen configuration's best-validation model is saved
-    to ``model_path`` (``{"model": state_dict, "hparams": ..., "task": ...}``, loadable with
-    ``torch.load(path, weights_only=True)``).
+    The chosen configuration has the best mean validation result among those whose every run
+    finished (a configuration that diverged on some seeds ranks below them: dropping its failed
+    runs would reward exactly the luck this step corrects for). The test split, untouched by
+    the choice, then estimates it. The report is kept on the study under the ``retrain``
+    system attribute, and the chosen configuration's best-validation model is saved to
+    ``model_path`` (see :func:`load_model`).
 
     Args:
         study: A finished (or stopped) study whose trials hold their hyperparameters.
@@ -162,18 +209,18 @@ def retrain_top_k(
         seed: The base of the fresh seeds.
         fixed: Hyperparameters to use for trials that did not record theirs.
         model_path: Where to save the chosen model; ``None`` does not save.
-        on_run: Called after each run (for a progress display).
+        n_jobs: Runs in parallel, each in a fresh process (1: here, one after another).
+        on_run: Called after each run with the candidate and the run's index.
 
     Raises:
-        ValueError: For ``k`` or ``n_seeds`` below 1.
+        ValueError: For ``k``, ``n_seeds`` or ``n_jobs`` below 1.
     """
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k={k!r} must be an integer >= 1")
-    if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 1:
-        raise ValueError(f"n_seeds={n_seeds!r} must be an integer >= 1")
+    for name, value in (("k", k), ("n_seeds", n_seeds), ("n_jobs", n_jobs)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}={value!r} must be an integer >= 1")
     maximize = task.direction == "maximize"
     candidates: list[CandidateResult] = []
-    best_models: list[tuple[float, dict[str, Any]] | None] = []
+    hparams_of: list[HParams] = []
     for trial in top_k_trials(study, k):
         stored = trial.system_attrs.get(HPARAMS_KEY)
         hparams = (
@@ -181,69 +228,104 @@ def retrain_top_k(
             if isinstance(stored, dict)
             else HParams.from_params(trial.params, **(fixed or {}))
         )
-        seeds = [seed + _SEED_OFFSET + 1000 * trial.number + i for i in range(n_seeds)]
-        cand = CandidateResult(
-            trial_number=trial.number,
-            search_value=float(trial.value or 0.0),
-            params=dict(trial.params),
-            hparams=hparams.to_dict(),
-            seeds=seeds,
-            val=[],
-            test_accuracy=[],
-            test_loss=[],
-            stopped=[],
+        hparams_of.append(hparams)
+        candidates.append(
+            CandidateResult(
+                trial_number=trial.number,
+                search_value=float(trial.value or 0.0),
+                params=dict(trial.params),
+                hparams=hparams.to_dict(),
+                seeds=[seed + _SEED_OFFSET + 1000 * trial.number + i for i in range(n_seeds)],
+                val=[],
+                test_accuracy=[],
+                test_loss=[],
+                stopped=[],
+            )
         )
-        best_model: tuple[float, dict[str, Any]] | None = None
-        for run_seed in seeds:
-            result: TrainResult | None
-            try:
-                result = train(task, hparams, seed=run_seed, evaluate_test=True, keep_model=True)
-            except TrialStopped as exc:
-                result = None
-                cand.val.append(None)
-                cand.test_accuracy.append(None)
-                cand.test_loss.append(None)
-                cand.stopped.append(str(exc))
-            else:
-                cand.val.append(result.value)
-                cand.test_accuracy.append(result.test_accuracy)
-                cand.test_loss.append(result.test_loss)
-                score = result.value if maximize else -result.value
-                if result.model is not None and (best_model is None or score > best_model[0]):
-                    best_model = (score, result.model.state_dict())
-            if on_run is not None:
-                on_run(cand, len(cand.val) - 1, result)
-        candidates.append(cand)
-        best_models.append(best_model)
+    payloads = [
+        cloudpickle.dumps((task, hparams, run_seed))
+        for cand, hparams in zip(candidates, hparams_of, strict=True)
+        for run_seed in cand.seeds
+    ]
+    best_models: list[tuple[float, int, dict[str, Any]] | None] = [None] * len(candidates)
+    for index, raw in enumerate(_map(payloads, n_jobs)):
+        c, run = divmod(index, n_seeds)
+        cand = candidates[c]
+        value, test_accuracy, test_loss, state, stopped = cloudpickle.loads(raw)
+        cand.val.append(value)
+        cand.test_accuracy.append(test_accuracy)
+        cand.test_loss.append(test_loss)
+        if stopped is not None:
+            cand.stopped.append(stopped)
+        elif state is not None:
+            score = value if maximize else -value
+            if best_models[c] is None or score > best_models[c][0]:  # type: ignore[index]
+                best_models[c] = (score, run, state)
+        if on_run is not None:
+            on_run(cand, run)
 
-    def rank(i: int) -> float:
+    def rank(i: int) -> tuple[bool, float]:
         mean = candidates[i].val_mean_std[0]
-        if mean is None:
-            return -float("inf")
-        return mean if maximize else -mean
+        assert mean is not None
+        return (not candidates[i].stopped, mean if maximize else -mean)
 
     ranked = [i for i in range(len(candidates)) if candidates[i].val_mean_std[0] is not None]
     chosen = max(ranked, key=rank) if ranked else None
     saved: str | None = None
-    if chosen is not None and model_path is not None and best_models[chosen] is not None:
+    saved_run: int | None = None
+    best = None if chosen is None else best_models[chosen]
+    if chosen is not None and model_path is not None and best is not None:
+        _, run, state = best
+        cand = candidates[chosen]
+        data = load_dataset(
+            task.dataset, task.data_dir, download=task.download, split_seed=task.split_seed
+        )
         path = Path(model_path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        model_state = best_models[chosen]
-        assert model_state is not None
         torch.save(
             {
-                "model": model_state[1],
-                "hparams": candidates[chosen].hparams,
-                "task": {
-                    "dataset": task.dataset,
-                    "model": task.model if isinstance(task.model, str) else "custom",
-                    "epochs": task.epochs,
-                    "metric": task.metric,
-                },
+                "format": MODEL_FORMAT,
+                "model": state,
+                "hparams": cand.hparams,
+                "input_shape": list(data.input_shape),
+                "n_classes": data.n_classes,
+                "dataset": task.dataset,
+                "model_name": task.model if isinstance(task.model, str) else None,
+                "seed": cand.seeds[run],
+                "val": cand.val[run],
+                "test_accuracy": cand.test_accuracy[run],
             },
             path,
         )
-        saved = str(path)
-    report = RetrainReport(task.metric, task.direction, candidates, chosen, saved)
+        saved, saved_run = str(path), run
+    report = RetrainReport(task.metric, task.direction, candidates, chosen, saved, saved_run)
     study.set_system_attr(RETRAIN_KEY, report.to_json())
     return report
+
+
+def load_model(path: str | Path, model: ModelFactory | None = None) -> nn.Module:
+    """Rebuild the model :func:`retrain_top_k` (or ``dltune tune``) saved, weights loaded.
+
+    Loads with ``weights_only=True``: no code in the file runs.
+
+    Args:
+        path: The saved file (``best-model.pt``).
+        model: The factory of a custom model (a built-in model is rebuilt by its name).
+
+    Raises:
+        ValueError: If the file is not a saved dltune model, or a custom model's factory is
+            missing.
+    """
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(saved, dict) or saved.get("format") != MODEL_FORMAT:
+        raise ValueError(f"{str(path)!r} is not a model saved by dltune (format {MODEL_FORMAT})")
+    factory = model if model is not None else saved["model_name"]
+    if factory is None:
+        raise ValueError(
+            f"{str(path)!r} holds a custom model: pass its factory, load_model(path, model=...)"
+        )
+    hparams = HParams.from_params(saved["hparams"])
+    net = build_model(factory, hparams, tuple(saved["input_shape"]), int(saved["n_classes"]))
+    net.load_state_dict(saved["model"])
+    net.eval()
+    return net

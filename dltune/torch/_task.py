@@ -95,8 +95,10 @@ class Task:
         download: Download missing data set files (with checksum verification).
         device: ``auto`` (the first CUDA device if there is one), ``cpu``, ``cuda`` or
             ``cuda:N``.
-        checkpoint_dir: Per-trial checkpoints go to ``checkpoint_dir/<study name>/``;
+        checkpoint_dir: Per-trial checkpoints go to ``checkpoint_dir/<study folder>/``;
             ``None`` disables checkpoints.
+        keep_checkpoints: Keep the checkpoints of finished trials (by default only those a
+            pruner stopped or that failed are kept: they may be resumed).
         guards: Divergence and not-learning guards.
         split_seed: The seed of the fixed train/validation split (the same for every trial).
         threads: Torch intra-op threads per worker; ``None`` leaves torch's default.
@@ -110,6 +112,7 @@ class Task:
     download: bool = True
     device: str = "auto"
     checkpoint_dir: Path | None = Path("checkpoints")
+    keep_checkpoints: bool = False
     guards: Guards = field(default_factory=Guards)
     split_seed: int = 0
     threads: int | None = None

@@ -7,11 +7,13 @@ retried or promoted trial resumes where it stopped, and is deterministic for a g
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
 import time
 from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
@@ -168,10 +170,13 @@ class _Tensors:
 class _Guard:
     """Applies :class:`Guards` to a run; raises :class:`TrialStopped` with the reason."""
 
-    def __init__(self, task: Task, n_classes: int, start_loss: float | None) -> None:
+    def __init__(
+        self, task: Task, n_classes: int, start_loss: float | None, warmup_epochs: int = 0
+    ) -> None:
         self.guards = task.guards
         self.chance = 1.0 / n_classes
         self.start_loss = start_loss
+        self.warmup_epochs = warmup_epochs
 
     def check_step(self, epoch: int, step: int, loss: float, grad_norm: float | None) -> None:
         g = self.guards
@@ -209,7 +214,8 @@ class _Guard:
                 f"> {g.epoch_loss_ratio:g}x its start {self.start_loss:.4g}",
                 kind="diverged",
             )
-        if not g.enabled or g.patience_epochs == 0 or record.epoch < g.patience_epochs:
+        patience = g.patience_epochs
+        if not g.enabled or patience == 0 or record.epoch < patience + self.warmup_epochs:
             return
         where = f"not learning after {record.epoch} epoch{'s' if record.epoch > 1 else ''}"
         if record.train_loss >= g.min_improvement * self.start_loss:
@@ -226,17 +232,19 @@ class _Guard:
             )
 
 
-def _evaluate(
-    model: nn.Module, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor
-) -> tuple[float, float]:
-    """Mean loss and accuracy over a split, in eval mode, without gradients."""
+def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy over a split, in eval mode, without gradients.
+
+    Always plain cross-entropy, whatever loss the run trains with: focal or label-smoothed
+    losses have other scales, and ``val_loss`` must compare trials that use different losses.
+    """
     model.eval()
     total_loss, correct = 0.0, 0
     with torch.no_grad():
         for start in range(0, len(x), _EVAL_BATCH):
             xb, yb = x[start : start + _EVAL_BATCH], y[start : start + _EVAL_BATCH]
             logits = model(xb)
-            total_loss += float(loss_fn(logits, yb)) * len(xb)
+            total_loss += float(nn.functional.cross_entropy(logits, yb, reduction="sum"))
             correct += int((logits.argmax(dim=1) == yb).sum())
     model.train()
     n = max(len(x), 1)
@@ -280,6 +288,8 @@ def train(
     trial: Trial | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
     resume_from: str | os.PathLike[str] | None = None,
+    owner: Mapping[str, Any] | None = None,
+    resume_owner: Mapping[str, Any] | None = None,
     evaluate_test: bool = False,
     keep_model: bool = False,
     on_epoch: Callable[[EpochRecord], None] | None = None,
@@ -289,12 +299,17 @@ def train(
     Args:
         task: The data set, model, epochs, guards and device.
         hparams: The hyperparameters.
-        seed: Seeds the weights, the batch order and dropout: the same seed gives the same run.
+        seed: Seeds the weights, the batch order and dropout: the same seed gives the same run
+            (on the CPU). A resumed run continues with the seed of the run it resumes.
         trial: Receives the metric every epoch (``trial.report(value, epoch)``) and is asked
             whether to prune; ``None`` trains without reporting.
         checkpoint: Where to save the state after every epoch (and resume from, if present).
         resume_from: Another checkpoint to start from when ``checkpoint`` does not exist yet
             (a retried trial continues from the trial it retries).
+        owner: Who writes ``checkpoint`` (the study, trial id and start time, say): a file
+            there that someone else wrote (a deleted study of the same name) is ignored, as is
+            one of other data, model or hyperparameters.
+        resume_owner: Who must have written ``resume_from``.
         evaluate_test: Also measure the test split at the end.
         keep_model: Return the trained model (on the CPU) in the result.
         on_epoch: Called with each epoch's record.
@@ -326,8 +341,12 @@ def train(
     tensors = _Tensors.of(data, device)
     n_train = len(tensors.x_train)
     batch_size = min(hparams.batch_size, n_train)
-    steps_per_epoch = math.ceil(n_train / batch_size)
+    steps_per_epoch = _steps_per_epoch(n_train, batch_size)
 
+    if device.type == "cuda":
+        # Deterministic kernels where cuDNN has them; bitwise replay is promised on the CPU.
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
     torch.manual_seed(seed)
     model = build_model(task.model, hparams, data.input_shape, data.n_classes).to(device)
     optimizer = build_optimizer(model.parameters(), hparams)
@@ -338,33 +357,48 @@ def train(
     start_loss: float | None = None
 
     ckpt_path = None if checkpoint is None else Path(checkpoint)
-    source = ckpt_path if ckpt_path is not None and ckpt_path.exists() else None
-    if source is None and resume_from is not None and Path(resume_from).exists():
-        source = Path(resume_from)
-    if source is not None:
-        state = load_checkpoint(source)
-        if state is not None and state["hparams"] == hparams.to_dict():
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            order.set_state(state["order_rng"])
-            torch.set_rng_state(state["torch_rng"])
-            history = [EpochRecord(**record) for record in state["history"]]
-            start_loss = state["start_loss"]
-            _logger.info("resuming from %s after epoch %d", source, len(history))
-        elif state is not None:
+    identity = _identity(task, hparams)
+    resume_path = None if resume_from is None else Path(resume_from)
+    for path, expected_owner in ((ckpt_path, owner), (resume_path, resume_owner)):
+        if path is None or not path.exists():
+            continue
+        state = load_checkpoint(path)
+        if state is None:
+            continue
+        if state.get("identity") != identity or state.get("owner") != _plain(expected_owner):
             _logger.warning(
-                "ignoring checkpoint %s: it was trained with other hyperparameters", source
+                "ignoring checkpoint %s: written by another run, not by this one", path
             )
+            continue
+        seed = int(state["seed"])
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        order.set_state(state["order_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        history = [EpochRecord(**record) for record in state["history"]]
+        start_loss = state["start_loss"]
+        _logger.info("resuming from %s after epoch %d", path, len(history))
+        break
     resumed_from = len(history)
     if trial is not None:
+        reported = trial.intermediate_values
         for record in history:  # a retry is a new trial: give its pruner the history
-            if record.epoch not in trial._intermediate_values:
+            if record.epoch not in reported:
                 trial.report(_metric(task, record), record.epoch)
 
-    guard = _Guard(task, data.n_classes, start_loss)
+    guard = _Guard(task, data.n_classes, start_loss, _warmup_epochs(task, hparams))
     clip = hparams.grad_clip if hparams.grad_clip else math.inf
+    # With clipping on, large gradient norms are expected and tamed: only a non-finite norm
+    # is divergence then.
     check_grads = task.guards.enabled and task.guards.max_grad_norm is not None
+    if clip != math.inf:
+        guard = _Guard(
+            dataclasses.replace(task, guards=dataclasses.replace(task.guards, max_grad_norm=None)),
+            data.n_classes,
+            start_loss,
+            _warmup_epochs(task, hparams),
+        )
     model.train()
     for epoch in range(resumed_from + 1, task.epochs + 1):
         epoch_started = time.perf_counter()
@@ -384,7 +418,7 @@ def train(
             optimizer.step()
             scheduler.step()
             loss_sum += loss_value
-        val_loss, val_accuracy = _evaluate(model, loss_fn, tensors.x_val, tensors.y_val)
+        val_loss, val_accuracy = _evaluate(model, tensors.x_val, tensors.y_val)
         record = EpochRecord(
             epoch=epoch,
             train_loss=loss_sum / steps_per_epoch,
@@ -404,7 +438,8 @@ def train(
                 ckpt_path,
                 {
                     "format": _CHECKPOINT_FORMAT,
-                    "hparams": hparams.to_dict(),
+                    "identity": identity,
+                    "owner": _plain(owner),
                     "seed": seed,
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),
@@ -430,13 +465,49 @@ def train(
         n_params=sum(p.numel() for p in model.parameters() if p.requires_grad),
     )
     if evaluate_test:
-        result.test_loss, result.test_accuracy = _evaluate(
-            model, loss_fn, tensors.x_test, tensors.y_test
-        )
+        result.test_loss, result.test_accuracy = _evaluate(model, tensors.x_test, tensors.y_test)
     if keep_model:
         result.model = model.cpu()
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _identity(task: Task, hparams: HParams) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed: the same data, split, model and settings."""
+    model = (
+        task.model
+        if isinstance(task.model, str)
+        else getattr(task.model, "__qualname__", type(task.model).__name__)
+    )
+    return {
+        "dataset": task.dataset,
+        "split_seed": task.split_seed,
+        "model": model,
+        "hparams": hparams.to_dict(),
+    }
+
+
+def _plain(owner: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return None if owner is None else {str(k): owner[k] for k in sorted(owner)}
+
+
+def _steps_per_epoch(n_train: int, batch_size: int) -> int:
+    """Batches per epoch; a last batch of one sample is dropped (batch norm cannot train on
+    it), and that sample is in the next epoch's shuffle.
+    """
+    steps = math.ceil(n_train / batch_size)
+    if steps > 1 and n_train % batch_size == 1:
+        steps -= 1
+    return steps
+
+
+def _warmup_epochs(task: Task, hparams: HParams) -> int:
+    """Whole epochs of learning-rate warm-up, during which a slow start is not 'not learning'."""
+    if hparams.schedule.strip().lower() == "onecycle":
+        return math.ceil(0.3 * task.epochs)  # OneCycleLR's default rising phase
+    if hparams.schedule.strip().lower() == "warmup" and hparams.warmup_epochs == 0:
+        return 1
+    return math.ceil(hparams.warmup_epochs)
 
 
 def _metric(task: Task, record: EpochRecord) -> float:

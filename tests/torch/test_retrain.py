@@ -12,6 +12,8 @@ import dltune
 from dltune.torch import HParams
 from dltune.torch import Task
 from dltune.torch import TorchObjective
+from dltune.torch import load_dataset
+from dltune.torch import load_model
 from dltune.torch import lr_range_test
 from dltune.torch import retrain_top_k
 from dltune.torch._retrain import top_k_trials
@@ -95,3 +97,47 @@ def test_lr_range_test_refuses_bad_arguments(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         lr_range_test(digits_task, HParams(), **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_configuration_with_stopped_runs_ranks_below_complete_ones(
+    searched: tuple[dltune.Study, Task], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study, task = searched
+    best = top_k_trials(study, 1)[0]
+    real_train = dltune.torch.train
+
+    def flaky(task: Task, hparams: HParams, *, seed: int, **kwargs: object) -> object:
+        if seed % 1000 == 0 and hparams.lr == best.params["lr"]:  # its first seed diverges
+            raise dltune.TrialStopped("diverged at epoch 1 step 1: loss=nan", kind="diverged")
+        return real_train(task, hparams, seed=seed, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(dltune.torch._retrain, "train", flaky)
+    report = retrain_top_k(study, task, k=2, n_seeds=2)
+    first = report.candidates[0]
+    assert first.trial_number == best.number
+    assert first.val[0] is None and first.stopped == ["diverged at epoch 1 step 1: loss=nan"]
+    assert report.chosen == 1  # the other one, whatever its mean
+
+
+def test_the_saved_model_loads_back(searched: tuple[dltune.Study, Task], tmp_path: Path) -> None:
+    study, task = searched
+    report = retrain_top_k(study, task, k=1, n_seeds=1, model_path=tmp_path / "m.pt")
+    model = load_model(tmp_path / "m.pt")
+    data = load_dataset(task.dataset, task.data_dir)
+    with torch.no_grad():
+        logits = model(torch.tensor(data.x_test))
+    accuracy = float((logits.argmax(1) == torch.tensor(data.y_test)).float().mean())
+    assert report.best is not None
+    assert accuracy == pytest.approx(report.best.test_accuracy[0])
+    with pytest.raises(ValueError, match="is not a model saved by dltune"):
+        torch.save({"x": 1}, tmp_path / "other.pt")
+        load_model(tmp_path / "other.pt")
+
+
+def test_retraining_in_two_processes_gives_the_same_report(
+    searched: tuple[dltune.Study, Task],
+) -> None:
+    study, task = searched
+    here = retrain_top_k(study, task, k=2, n_seeds=1)
+    there = retrain_top_k(study, task, k=2, n_seeds=1, n_jobs=2)
+    assert [c.val for c in here.candidates] == [c.val for c in there.candidates]

@@ -5,18 +5,22 @@ from __future__ import annotations
 import dataclasses
 import math
 import pickle
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
 import dltune
+from dltune.storage import SQLStorage
 from dltune.torch import Guards
 from dltune.torch import HParams
 from dltune.torch import Task
 from dltune.torch import TorchObjective
+from dltune.torch import checkpoint_path
 from dltune.torch import load_checkpoint
 from dltune.torch import train
+from dltune.torch._objective import _owner
 from dltune.torch._trainer import EpochRecord
 from dltune.torch._trainer import _Guard
 from dltune.torch._trainer import resolve_device
@@ -192,23 +196,65 @@ def test_objective_records_diverged_trials_and_the_study_goes_on(
 
 
 def test_a_retried_trial_resumes_from_the_checkpoint_of_the_one_it_retries(
+    digits_task: Task, tmp_path: Path
+) -> None:
+    storage = SQLStorage(
+        f"sqlite:///{tmp_path / 'retry.db'}",
+        heartbeat_seconds=0.1,
+        grace_seconds=0.5,
+        max_retries=1,
+    )
+    study = dltune.create_study(study_name="retry", storage=storage, direction="maximize")
+    objective = TorchObjective(digits_task, lambda t: {"lr": 0.01}, fixed={"width": 16}, seed=7)
+    # Trial 0 trains two of three epochs, then its worker "dies": no heartbeat, no result.
+    dead = study.ask()
+    two = dataclasses.replace(digits_task, epochs=2)
+    train(
+        two,
+        objective.hparams(dead),
+        seed=7,
+        trial=dead,
+        checkpoint=checkpoint_path(digits_task, "retry", 0),
+        owner=_owner("retry", dead._frozen()),
+    )
+    time.sleep(0.6)
+    storage.fail_stale_trials(study._study_id)
+    study.optimize(objective, n_trials=1)  # the retry takes the place of the trial it retries
+    first, retry = study.trials
+    assert first.state == TrialState.FAIL and first.reason == "stale"
+    assert retry.system_attrs["retry_of"] == 0 and retry.state == TrialState.COMPLETE
+    assert retry.user_attrs["metrics"]["resumed_from_epoch"] == 2
+    assert retry.system_attrs["seed"] == 7  # the dead run's seed, not 7 + 1
+    assert sorted(retry.intermediate_values) == [1, 2, 3]
+    assert retry.intermediate_values[2] == first.intermediate_values[2]
+    straight = train(
+        dataclasses.replace(digits_task, checkpoint_dir=None),
+        objective.hparams(study.ask()),
+        seed=7,
+    )
+    assert retry.value == straight.value
+    finished = checkpoint_path(digits_task, "retry", 1)
+    assert finished is not None and not finished.exists()  # finished: cleaned up
+
+
+def test_a_checkpoint_of_a_deleted_study_of_the_same_name_is_not_resumed(
     digits_task: Task,
 ) -> None:
-    study = dltune.create_study(study_name="retry", direction="maximize")
-    objective = TorchObjective(
-        dataclasses.replace(digits_task, epochs=2), lambda t: {"lr": 0.01}, fixed={"width": 16}
+    objective = TorchObjective(digits_task, lambda t: {"lr": 0.01}, fixed={"width": 16})
+    path = checkpoint_path(digits_task, "reused", 0)
+    assert path is not None
+    old = dltune.create_study(study_name="reused", direction="maximize")
+    train(
+        dataclasses.replace(digits_task, epochs=1),
+        objective.hparams(old.ask()),
+        seed=0,
+        checkpoint=path,
+        owner={"study": "reused", "trial_id": 0, "started": "long ago"},
     )
-    study.optimize(objective, n_trials=1)
-    longer = TorchObjective(digits_task, lambda t: {"lr": 0.01}, fixed={"width": 16})
-    trial = study.ask()
-    trial.set_system_attr("retry_of", 0)
-    trial.set_system_attr("seed", 0)
-    longer.seed = -1  # the retry's own seed would differ; the checkpoint decides
-    study.tell(trial, longer(trial))
-    retried = study.trials[1]
-    assert retried.user_attrs["metrics"]["resumed_from_epoch"] == 2
-    assert sorted(retried.intermediate_values) == [1, 2, 3]
-    assert retried.intermediate_values[2] == study.trials[0].intermediate_values[2]
+    assert path.exists()
+    new = dltune.create_study(study_name="reused", direction="maximize")
+    new.optimize(objective, n_trials=1)
+    assert new.trials[0].user_attrs["metrics"]["resumed_from_epoch"] == 0
 
 
 def test_objective_refuses_bad_arguments(digits_task: Task) -> None:
@@ -218,3 +264,22 @@ def test_objective_refuses_bad_arguments(digits_task: Task) -> None:
         TorchObjective(digits_task, 3)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown hyperparameter"):
         TorchObjective(digits_task, lambda t: {}, fixed={"lrate": 0.1})
+
+
+def test_val_loss_is_cross_entropy_whatever_the_training_loss(digits_task: Task) -> None:
+    task = dataclasses.replace(digits_task, epochs=1, checkpoint_dir=None, metric="val_loss")
+    losses = {
+        name: train(task, dataclasses.replace(SMALL, loss=name), seed=0).value
+        for name in ("cross_entropy", "focal", "label_smoothing")
+    }
+    # Same seed, same data: the runs differ only by what they optimise, so their
+    # cross-entropy on validation is of one scale (focal's own loss would be far smaller).
+    assert max(losses.values()) < 2 * min(losses.values())
+
+
+def test_a_last_batch_of_one_sample_is_not_trained_on(digits_task: Task) -> None:
+    n_train = 1079  # digits' training split
+    assert n_train % 22 == 1
+    hp = HParams(batch_size=22, width=8, depth=2)
+    task = dataclasses.replace(digits_task, model="resnet", epochs=1, checkpoint_dir=None)
+    assert len(train(task, hp, seed=0).history) == 1
