@@ -22,6 +22,7 @@ from dltune.exceptions import StorageError
 from dltune.exceptions import StudyNotFoundError
 from dltune.exceptions import TrialPruned
 from dltune.exceptions import TrialStopped
+from dltune.exceptions import UnknownNameError
 from dltune.study import Study
 from dltune.study import create_study
 from dltune.study import delete_study
@@ -55,6 +56,7 @@ __all__ = [
     "TrialPruned",
     "TrialStopped",
     "TrialState",
+    "UnknownNameError",
     "config",
     "create_study",
     "delete_study",

@@ -11,15 +11,11 @@ from collections.abc import Iterator
 from typing import Generic
 from typing import TypeVar
 
-from dltune.exceptions import DLTuneError
+from dltune.exceptions import UnknownNameError
 
 __all__ = ["Registry", "UnknownNameError"]
 
 T = TypeVar("T")
-
-
-class UnknownNameError(DLTuneError, ValueError):
-    """A name that no registry entry (or alias) answers to."""
 
 
 class Registry(Generic[T]):
@@ -36,7 +32,7 @@ class Registry(Generic[T]):
         >>> colors.get("blue")
         Traceback (most recent call last):
         ...
-        dltune._registry.UnknownNameError: unknown color 'blue'; valid names: red (alias crimson)
+        dltune.exceptions.UnknownNameError: unknown color 'blue'; valid names: red (alias crimson)
     """
 
     def __init__(self, kind: str) -> None:

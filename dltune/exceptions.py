@@ -18,6 +18,7 @@ __all__ = [
     "TrialNotFoundError",
     "TrialPruned",
     "TrialStopped",
+    "UnknownNameError",
     "UpdateFinishedTrialError",
 ]
 
@@ -60,6 +61,13 @@ class TrialStopped(TrialPruned):
             raise ValueError(f"kind={kind!r} is not one of {', '.join(self.KINDS)}")
         super().__init__(reason)
         self.kind = kind
+
+
+class UnknownNameError(DLTuneError, ValueError):
+    """A name no registry entry (or alias) answers to: an optimizer, a data set, a sampler...
+
+    The message lists the valid names.
+    """
 
 
 class StorageError(DLTuneError):

@@ -50,6 +50,7 @@ def test_tune_the_digits_example_end_to_end(workdir: Path) -> None:
     assert "retrained with fresh seeds" in out and "chosen: trial " in out
     assert "test accuracy " in out
     assert "dltune trials digits-cnn --storage sqlite:///dltune.db" in out
+    assert "dltune best digits-cnn --storage sqlite:///dltune.db" in out
     model = Path("checkpoints") / study_folder("digits-cnn") / "best-model.pt"
     assert f"model checkpoint: {model} (the run with seed" in out
     assert load_model(workdir / model) is not None
@@ -57,6 +58,8 @@ def test_tune_the_digits_example_end_to_end(workdir: Path) -> None:
     assert len(study.trials) == 3
     retrain = study.system_attrs["retrain"]
     assert len(retrain["candidates"]) <= 2 and retrain["chosen"] is not None
+    code, out = _run("best", "digits-cnn")
+    assert code == 0 and "retrained.test_accuracy" in out and "(3 of 3 seeds)" in out
     # Resuming extends the same study to the new budget.
     code, out = _run(
         "tune", str(EXAMPLE), "--trials", "4", "--epochs", "2", "--top-k", "0", "--workers", "1"

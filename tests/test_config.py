@@ -360,7 +360,8 @@ HPARAMS = (
 )
 TOP_KEYS = "study, storage, metric, direction, seed, budget, task, space, sampler, pruner, "
 TOP_KEYS += "retrain, lr_find"
-TASK_KEYS = "dataset, model, epochs, data_dir, download, device, checkpoint_dir, guards, "
+TASK_KEYS = "dataset, model, epochs, data_dir, download, device, checkpoint_dir, "
+TASK_KEYS += "keep_checkpoints, guards, "
 TASK_KEYS += "split_seed, threads"
 SPEC_KEYS = "choices, low, high, log, step, type, when"
 OPTIMIZERS = "sgd, adam, adamw, rmsprop, adagrad"
@@ -404,7 +405,7 @@ ERRORS: list[tuple[dict[str, Any], str]] = [
     ),
     (
         {"budget": 5},
-        "budget: must be a mapping (got 5; a mapping with keys trials, timeout, workers)",
+        "budget: must be a mapping (got 5; a mapping with keys trials, timeout, workers, retries)",
     ),
     (
         {"budget": _DELETE},

@@ -151,6 +151,9 @@ def trials(
 def best(study_name: str, url: str, fmt: str) -> None:
     """Show the best trial: its number, value and params.
 
+    After `dltune tune`, also the configuration its retraining chose, with its test accuracy
+    over fresh seeds and where the model is.
+
     For a study with several objectives, the Pareto front: the complete trials no other trial
     beats in every objective.
     """
@@ -172,13 +175,43 @@ def best(study_name: str, url: str, fmt: str) -> None:
                 click.echo(render_table(_TRIAL_HEADERS, _trial_rows(front)))
             return
         trial = study.best_trial
+        retrain = study.system_attrs.get("retrain")
     if fmt == "json":
         data = {"study": study_name, "direction": directions[0], **_trial_record(trial, 1)}
+        if retrain is not None:
+            data["retrain"] = retrain
         click.echo(to_json(data))
         return
     rows = [["number", str(trial.number)], ["value", _float(trial.value)]]
     rows += [[f"params.{k}", _param(v)] for k, v in trial.params.items()]
+    rows += _retrain_rows(retrain)
     click.echo(render_table(("FIELD", "VALUE"), rows))
+
+
+def _retrain_rows(retrain: Any) -> list[list[str]]:
+    """What `dltune tune` found when it retrained the top configurations (if it did)."""
+    if not isinstance(retrain, dict) or retrain.get("chosen") is None:
+        return []
+    chosen = retrain["candidates"][retrain["chosen"]]
+    finished = [v for v in chosen["test_accuracy"] if v is not None]
+    mean = sum(finished) / len(finished) if finished else None
+    spread = (
+        (sum((v - mean) ** 2 for v in finished) / len(finished)) ** 0.5
+        if mean is not None
+        else None
+    )
+    rows = [
+        ["retrained.chosen_trial", str(chosen["trial_number"])],
+        [
+            "retrained.test_accuracy",
+            "-"
+            if mean is None
+            else f"{mean:.4f} ± {spread:.4f} ({len(finished)} of {len(chosen['seeds'])} seeds)",
+        ],
+    ]
+    if retrain.get("model_path"):
+        rows.append(["retrained.model", str(retrain["model_path"])])
+    return rows
 
 
 @cli.command()

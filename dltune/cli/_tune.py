@@ -235,8 +235,9 @@ def _finish(
                 )
     q_url = mask_url(url)
     console.print(
-        f"\nsee every trial: dltune trials {study.study_name} --storage {q_url}\n"
-        f"the best trial:  dltune best {study.study_name} --storage {q_url}\n"
+        f"\nthe summary (best trial, retrained pick): dltune best {study.study_name} "
+        f"--storage {q_url}\n"
+        f"every trial, with why it ended: dltune trials {study.study_name} --storage {q_url}\n"
         f"resume or extend: dltune tune {path} --trials N",
         highlight=False,
     )

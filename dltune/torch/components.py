@@ -33,7 +33,7 @@ from torch.optim.lr_scheduler import OneCycleLR
 from torch.optim.optimizer import ParamsT
 
 from dltune._registry import Registry
-from dltune._registry import UnknownNameError
+from dltune.exceptions import UnknownNameError
 from dltune.torch._hparams import HParams
 from dltune.torch._hparams import HParamsError
 
@@ -501,7 +501,7 @@ def check_names(hp: HParams) -> None:
         >>> check_names(HParams(optimizer="adamm"))  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        dltune._registry.UnknownNameError: optimizer: unknown optimizer 'adamm'; valid names: ...
+        dltune.exceptions.UnknownNameError: optimizer: unknown optimizer 'adamm'; valid names: ...
     """
     problems = []
     for field, canonical in _FIELDS:

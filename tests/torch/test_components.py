@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dltune._registry import UnknownNameError
+from dltune.exceptions import UnknownNameError
 from dltune.torch import HParams
 from dltune.torch import HParamsError
 from dltune.torch.components import ACTIVATIONS

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from dltune._registry import UnknownNameError
 from dltune.exceptions import DLTuneError
+from dltune.exceptions import UnknownNameError
 from dltune.torch.datasets import DATASETS
 from dltune.torch.datasets import MIRROR_ENV
 from dltune.torch.datasets import Dataset

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from dltune._registry import UnknownNameError
+from dltune.exceptions import UnknownNameError
 from dltune.torch import HParams
 from dltune.torch.components import build_optimizer
 from dltune.torch.models import MODELS
