@@ -33,10 +33,11 @@ POSTGRES_URL_VARS = ("DLTUNE_BENCH_POSTGRES_URL", "DLTUNE_TEST_POSTGRES_URL")
 _RESULTS_HEADER = """\
 # dltune benchmarks
 
-dltune and Optuna measured side by side on the same work in one run of one command
-(`python -m benchmarks`, see `python -m benchmarks --help`). Each section is rewritten by its
-benchmark; ratios and targets come first, absolute numbers second. The numbers are medians of
-interleaved repetitions; the machine is small and shared, so trust ratios over absolute times.
+dltune and Optuna measured side by side on the same work, each section in one run of one command
+(`python -m benchmarks` for overhead and throughput, `python -m benchmarks mnist1d` for the
+~35-minute tuning benchmark; see `python -m benchmarks --help`). Each section is rewritten by
+its benchmark and names its command; ratios, ranks and targets come first, absolute numbers
+second. The machine is small and shared, so trust ratios over absolute times.
 """
 
 
