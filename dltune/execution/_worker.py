@@ -242,8 +242,18 @@ def run_worker(
             last_reap = time.monotonic()
         if study.sampler.is_exhausted(study._view):
             break
+        # A finite sampler (a grid) caps the budget inside the atomic claim: checking
+        # is_exhausted first and claiming after would let two workers both take the last point.
+        cap = study.sampler.max_trials(study._view)
+        budget = (
+            job.n_trials
+            if cap is None
+            else cap
+            if job.n_trials is None
+            else min(cap, job.n_trials)
+        )
         with DeferInterrupts() as interrupts:
-            frozen = storage.claim_trial(study._study_id, max_trials=job.n_trials, worker=worker)
+            frozen = storage.claim_trial(study._study_id, max_trials=budget, worker=worker)
             if frozen is None:
                 break
             finished = run_trial(study, job.objective, frozen, job.catch, interrupts)

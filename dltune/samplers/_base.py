@@ -59,6 +59,14 @@ class BaseSampler(abc.ABC):
         default; workers stop claiming trials once it is ``True``."""
         return False
 
+    def max_trials(self, study: StudyView) -> int | None:
+        """The most trials this sampler can serve (a grid's size), or ``None`` for no limit.
+
+        Workers pass it to the storage's atomic claim as a trial budget, so k workers racing
+        for the last grid point never run past the grid. ``None`` by default.
+        """
+        return None
+
     def before_trial(self, study: StudyView, trial: FrozenTrial) -> None:  # noqa: B027
         """Called when a trial starts, before any sampling. Does nothing by default."""
 

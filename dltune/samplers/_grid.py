@@ -99,6 +99,10 @@ class GridSampler(BaseSampler):
         started = [t for t in study.get_trials() if t.state != TrialState.WAITING]
         return len(started) >= self.grid_size
 
+    def max_trials(self, study: StudyView) -> int | None:
+        """The grid's size: trial ``n`` takes grid point ``n``."""
+        return self.grid_size
+
     def sample_independent(
         self, study: StudyView, trial: FrozenTrial, name: str, distribution: BaseDistribution
     ) -> Any:
