@@ -15,7 +15,7 @@ from click.testing import CliRunner
 import dltune
 from dltune.cli import cli
 from dltune.torch import load_model
-from dltune.torch._objective import study_folder
+from dltune.torch import study_folder
 
 pytest.importorskip("torch")
 

@@ -167,8 +167,8 @@ def _finish(
 ) -> None:
     from dltune.cli._display import OUTCOMES
     from dltune.cli._display import outcome_counts
-    from dltune.torch import checkpoint_path
     from dltune.torch import retrain_top_k
+    from dltune.torch import study_folder
     from dltune.trial import TrialState
 
     trials = study.trials
@@ -194,12 +194,9 @@ def _finish(
             "seeds, scoring on the test split ...",
             highlight=False,
         )
-        model_dir = task.checkpoint_dir
         model_path = None
-        if model_dir is not None:
-            trial_ckpt = checkpoint_path(task, study.study_name, 0)
-            assert trial_ckpt is not None
-            model_path = trial_ckpt.parent / "best-model.pt"
+        if task.checkpoint_dir is not None:
+            model_path = task.checkpoint_dir / study_folder(study.study_name) / "best-model.pt"
         report = retrain_top_k(
             study,
             task,

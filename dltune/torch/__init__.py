@@ -30,6 +30,7 @@ from dltune.torch._objective import HPARAMS_KEY  # noqa: E402
 from dltune.torch._objective import SEED_KEY  # noqa: E402
 from dltune.torch._objective import TorchObjective  # noqa: E402
 from dltune.torch._objective import checkpoint_path  # noqa: E402
+from dltune.torch._objective import study_folder  # noqa: E402
 from dltune.torch._retrain import RETRAIN_KEY  # noqa: E402
 from dltune.torch._retrain import CandidateResult  # noqa: E402
 from dltune.torch._retrain import RetrainReport  # noqa: E402
@@ -96,5 +97,6 @@ __all__ = [
     "lr_range_test",
     "make_activation",
     "retrain_top_k",
+    "study_folder",
     "train",
 ]

@@ -27,6 +27,7 @@ from torch import nn
 from dltune.exceptions import TrialPruned
 from dltune.exceptions import TrialStopped
 from dltune.torch._hparams import HParams
+from dltune.torch._task import Guards
 from dltune.torch._task import Task
 from dltune.torch.components import build_loss
 from dltune.torch.components import build_optimizer
@@ -171,9 +172,9 @@ class _Guard:
     """Applies :class:`Guards` to a run; raises :class:`TrialStopped` with the reason."""
 
     def __init__(
-        self, task: Task, n_classes: int, start_loss: float | None, warmup_epochs: int = 0
+        self, guards: Guards, n_classes: int, start_loss: float | None, warmup_epochs: int = 0
     ) -> None:
-        self.guards = task.guards
+        self.guards = guards
         self.chance = 1.0 / n_classes
         self.start_loss = start_loss
         self.warmup_epochs = warmup_epochs
@@ -387,18 +388,13 @@ def train(
             if record.epoch not in reported:
                 trial.report(_metric(task, record), record.epoch)
 
-    guard = _Guard(task, data.n_classes, start_loss, _warmup_epochs(task, hparams))
     clip = hparams.grad_clip if hparams.grad_clip else math.inf
-    # With clipping on, large gradient norms are expected and tamed: only a non-finite norm
-    # is divergence then.
-    check_grads = task.guards.enabled and task.guards.max_grad_norm is not None
+    guards = task.guards
     if clip != math.inf:
-        guard = _Guard(
-            dataclasses.replace(task, guards=dataclasses.replace(task.guards, max_grad_norm=None)),
-            data.n_classes,
-            start_loss,
-            _warmup_epochs(task, hparams),
-        )
+        # Clipping tames large gradient norms: only a non-finite one is divergence then.
+        guards = dataclasses.replace(guards, max_grad_norm=None)
+    guard = _Guard(guards, data.n_classes, start_loss, _warmup_epochs(task, hparams))
+    measure_grads = clip != math.inf or (guards.enabled and guards.max_grad_norm is not None)
     model.train()
     for epoch in range(resumed_from + 1, task.epochs + 1):
         epoch_started = time.perf_counter()
@@ -409,12 +405,11 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(model(tensors.x_train[idx]), tensors.y_train[idx])
             loss_value = float(loss.detach())
-            guard.check_step(epoch, step, loss_value, None)
             loss.backward()
             grad_norm: float | None = None
-            if check_grads or clip != math.inf:
+            if measure_grads:
                 grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), clip))
-                guard.check_step(epoch, step, loss_value, grad_norm)
+            guard.check_step(epoch, step, loss_value, grad_norm)  # before the step is taken
             optimizer.step()
             scheduler.step()
             loss_sum += loss_value

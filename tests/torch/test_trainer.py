@@ -84,7 +84,7 @@ def _record(epoch: int, train_loss: float, val_accuracy: float) -> EpochRecord:
 
 def test_guard_rules() -> None:
     task = Task(guards=Guards(loss_ratio=5, patience_epochs=2, chance_margin=0.05))
-    guard = _Guard(task, n_classes=10, start_loss=None)
+    guard = _Guard(task.guards, n_classes=10, start_loss=None)
     guard.check_step(1, 1, 2.0, 1.0)  # sets the start
     guard.check_step(1, 2, 9.9, 1.0)
     with pytest.raises(dltune.TrialStopped, match=r"loss=10.5 > 5x its start 2"):
