@@ -1,7 +1,11 @@
 """The read-only view of a study that samplers and pruners receive.
 
 Plug-ins get this view and frozen trial records, never the study object, a worker or the
-executor: they can read everything they need to decide, and change nothing.
+executor: they can read everything they need to decide, and change nothing they did not write.
+The one exception is a note: a sampler may record what it decided (which generation of CMA-ES a
+trial belongs to, which sampler an automatic choice picked) as a system attribute under the
+``sampler:`` prefix, on the study or on a trial still running. Notes live in storage, so every
+worker process sees them.
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ from dltune.trial import FrozenTrial
 from dltune.trial import StudyDirection
 from dltune.trial import TrialState
 
-__all__ = ["StudyView"]
+__all__ = ["NOTE_PREFIX", "StudyView"]
+
+#: The prefix of every system attribute a sampler writes through :meth:`StudyView.set_note`.
+NOTE_PREFIX = "sampler:"
 
 
 class StudyView:
@@ -70,8 +77,12 @@ class StudyView:
         return len(self.directions) > 1
 
     def get_trials(self, states: Container[TrialState] | None = None) -> list[FrozenTrial]:
-        """The study's trials in number order, optionally filtered by state."""
-        return self._storage.get_all_trials(self._study_id, states)
+        """The study's trials in number order, optionally filtered by state.
+
+        The records may be the storage's own (no copy of a thousand trials per proposal):
+        read them, never change them.
+        """
+        return self._storage.get_all_trials(self._study_id, states, copy=False)
 
     @property
     def user_attrs(self) -> dict[str, Any]:
@@ -87,3 +98,30 @@ class StudyView:
     def best_trial(self) -> FrozenTrial | None:
         """The best COMPLETE trial of a single-objective study, or ``None`` if there is none."""
         return self._storage.get_best_trial(self._study_id)
+
+    def set_note(self, key: str, value: Any, trial: FrozenTrial | None = None) -> None:
+        """Record a sampler's decision as the system attribute ``"sampler:" + key``.
+
+        On the study when ``trial`` is ``None``, else on that trial, which must be RUNNING (a
+        finished trial's record is final). The value must be JSON-serializable.
+
+        Raises:
+            TypeError: If ``key`` is not a non-empty str.
+            ValueError: If ``trial`` is not RUNNING.
+        """
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"key={key!r} must be a non-empty str")
+        if trial is None:
+            self._storage.set_study_attr(self._study_id, NOTE_PREFIX + key, value, system=True)
+            return
+        if trial.state != TrialState.RUNNING:
+            raise ValueError(
+                f"trial {trial.number} is {trial.state.name}; notes go on RUNNING trials only"
+            )
+        self._storage.set_trial_attr(trial.trial_id, NOTE_PREFIX + key, value, system=True)
+
+    def get_note(self, key: str, trial: FrozenTrial | None = None) -> Any:
+        """A note written by :meth:`set_note` (on the study, or on ``trial``), or ``None``."""
+        if trial is None:
+            return self.system_attrs.get(NOTE_PREFIX + key)
+        return trial.system_attrs.get(NOTE_PREFIX + key)

@@ -99,8 +99,9 @@ class RemoteStorage(BaseStorage):
         return result
 
     def get_all_trials(
-        self, study_id: int, states: Container[TrialState] | None = None
+        self, study_id: int, states: Container[TrialState] | None = None, *, copy: bool = True
     ) -> list[FrozenTrial]:
+        # every answer is a fresh object from the parent process: ``copy`` changes nothing
         wanted = None if states is None else [s for s in TrialState if s in states]
         return list(self._call("get_all_trials", study_id, wanted))
 

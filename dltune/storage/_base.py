@@ -204,9 +204,14 @@ class BaseStorage(abc.ABC):
 
     @abc.abstractmethod
     def get_all_trials(
-        self, study_id: int, states: Container[TrialState] | None = None
+        self, study_id: int, states: Container[TrialState] | None = None, *, copy: bool = True
     ) -> list[FrozenTrial]:
-        """The study's trials in number order, optionally only those in ``states``."""
+        """The study's trials in number order, optionally only those in ``states``.
+
+        With ``copy=False`` a storage may hand out the records it keeps instead of copies
+        (faster for samplers, which read a thousand trials per proposal): the caller must then
+        treat them as read-only.
+        """
 
     def get_n_trials(self, study_id: int, states: Container[TrialState] | None = None) -> int:
         """How many trials the study has (in ``states``); override for speed."""

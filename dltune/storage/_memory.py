@@ -327,11 +327,18 @@ class InMemoryStorage(BaseStorage):
             return self._trial(trial_id).copy()
 
     def get_all_trials(
-        self, study_id: int, states: Container[TrialState] | None = None
+        self, study_id: int, states: Container[TrialState] | None = None, *, copy: bool = True
     ) -> list[FrozenTrial]:
         with self._lock:
             study = self._study(study_id)
             trials = (self._trials[t] for t in study.trial_ids)
+            if not copy:  # running (and waiting) trials change under the lock: copy those
+                running, waiting = TrialState.RUNNING, TrialState.WAITING
+                return [
+                    t.copy() if t.state is running or t.state is waiting else t
+                    for t in trials
+                    if states is None or t.state in states
+                ]
             return [t.copy() for t in trials if states is None or t.state in states]
 
     def get_n_trials(self, study_id: int, states: Container[TrialState] | None = None) -> int:

@@ -527,10 +527,11 @@ class SQLStorage(BaseStorage):
         return self._cache.merge(study_id, rows, loaded)
 
     def get_all_trials(
-        self, study_id: int, states: Container[TrialState] | None = None
+        self, study_id: int, states: Container[TrialState] | None = None, *, copy: bool = True
     ) -> list[FrozenTrial]:
         self._maybe_reap(study_id)
-        return [t.copy() for t in self._refresh(study_id) if states is None or t.state in states]
+        wanted = (t for t in self._refresh(study_id) if states is None or t.state in states)
+        return [t.copy() for t in wanted] if copy else list(wanted)
 
     def get_n_trials(self, study_id: int, states: Container[TrialState] | None = None) -> int:
         self._maybe_reap(study_id)
