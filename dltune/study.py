@@ -15,8 +15,8 @@ from dltune._trial import Trial
 from dltune.exceptions import DuplicatedStudyError
 from dltune.pruners import BasePruner
 from dltune.pruners import MedianPruner
+from dltune.samplers import AutoSampler
 from dltune.samplers import BaseSampler
-from dltune.samplers import RandomSampler
 from dltune.storage import BaseStorage
 from dltune.storage import FrozenStudy
 from dltune.storage import get_storage
@@ -69,7 +69,7 @@ class Study:
         self._storage = get_storage(storage)
         self._study_id = self._storage.get_study_id_from_name(study_name)
         self.study_name = study_name
-        self.sampler: BaseSampler = sampler if sampler is not None else RandomSampler()
+        self.sampler: BaseSampler = sampler if sampler is not None else AutoSampler()
         self.pruner: BasePruner = pruner if pruner is not None else MedianPruner()
         _check_plugin("sampler", self.sampler, BaseSampler)
         _check_plugin("pruner", self.pruner, BasePruner)
@@ -470,7 +470,9 @@ def create_study(
         storage: A URL (``sqlite:///dltune.db``, ``postgresql+psycopg://...``), a storage
             object, or ``None`` for memory.
         direction: ``"minimize"`` (default) or ``"maximize"``.
-        sampler: Defaults to :class:`~dltune.samplers.RandomSampler` seeded with ``seed``.
+        sampler: Defaults to :class:`~dltune.samplers.AutoSampler` seeded with ``seed``: a
+            Gaussian process for small numeric spaces, TPE for conditional or categorical ones
+            and long runs; its choice is recorded on the study.
         pruner: Defaults to :class:`~dltune.pruners.MedianPruner`.
         load_if_exists: Continue an existing study of that name instead of raising.
         seed: Seed for the default sampler; give the seed to the sampler when passing one.
@@ -493,7 +495,7 @@ def create_study(
             "sampler instead"
         )
     if sampler is None:
-        sampler = RandomSampler(seed=seed)
+        sampler = AutoSampler(seed=seed)
     _check_plugin("sampler", sampler, BaseSampler)  # before anything is written
     if pruner is not None:
         _check_plugin("pruner", pruner, BasePruner)
@@ -525,7 +527,7 @@ def load_study(
     Args:
         study_name: Its name; ``None`` works when the storage holds exactly one study.
         storage: Where it is.
-        sampler: Defaults to a fresh :class:`~dltune.samplers.RandomSampler`.
+        sampler: Defaults to a fresh :class:`~dltune.samplers.AutoSampler`.
         pruner: Defaults to :class:`~dltune.pruners.MedianPruner`.
 
     Raises:

@@ -576,7 +576,7 @@ def test_worker_on_a_missing_study(url: str, objective_module: str) -> None:
         (["--create"], "Error: --create needs --direction minimize|maximize"),
         (["--direction", "minimize"], "Error: --direction is only used with --create"),
         (["--timeout", "0"], "Error: Invalid value for '--timeout': 0.0 is not in the range"),
-        (["--sampler", "tpe"], "Error: Invalid value for '--sampler': 'tpe' is not one of"),
+        (["--sampler", "tpee"], "Error: Invalid value for '--sampler': 'tpee' is not one of"),
         (
             ["--heartbeat-seconds", "5", "--grace-seconds", "2"],
             "Error: grace_seconds=2.0 must be greater than heartbeat_seconds=5.0",

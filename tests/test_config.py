@@ -192,7 +192,7 @@ def test_defaults() -> None:
     config = parse_config(MINIMAL)
     assert config.direction == "maximize"
     assert config.storage is None and config.seed is None
-    assert config.sampler == PluginConfig(type="random")
+    assert config.sampler == PluginConfig(type="auto")
     assert config.pruner == PluginConfig(type="median")
     assert isinstance(config.build_pruner(), MedianPruner)
     assert (config.retrain.top_k, config.retrain.seeds) == (3, 3)
@@ -614,7 +614,8 @@ ERRORS: list[tuple[dict[str, Any], str]] = [
     # sampler and pruner
     (
         {"sampler": {"type": "tpee"}},
-        "sampler.type: unknown sampler 'tpee' (valid names: random, grid, qmc)",
+        "sampler.type: unknown sampler 'tpee', did you mean 'tpe'? (valid names: random, grid, "
+        "qmc, tpe, gp, cmaes (alias cma, cma_es), auto)",
     ),
     (
         {"sampler": {"type": "random", "sead": 1}},

@@ -15,6 +15,7 @@ from dltune.exceptions import DuplicatedStudyError
 from dltune.exceptions import StudyNotFoundError
 from dltune.exceptions import UpdateFinishedTrialError
 from dltune.pruners import NopPruner
+from dltune.samplers import AutoSampler
 from dltune.samplers import RandomSampler
 from dltune.space import FloatDistribution
 from dltune.space import IntDistribution
@@ -43,7 +44,7 @@ def test_create_study_defaults() -> None:
     assert study.study_name.startswith("no-name-")
     assert study.direction == StudyDirection.MINIMIZE
     assert study.directions == [StudyDirection.MINIMIZE]
-    assert isinstance(study.sampler, RandomSampler)
+    assert isinstance(study.sampler, AutoSampler)
     assert study.trials == []
     other = dltune.create_study()
     assert other.study_name != study.study_name

@@ -178,6 +178,13 @@ def _finish(
         + ", ".join(f"{counts.get(k, 0)} {k.replace('_', ' ')}" for k in OUTCOMES),
         highlight=False,
     )
+    choices = study.system_attrs.get("sampler:auto")
+    if isinstance(choices, list) and choices:
+        picked = "; then ".join(
+            f"{c.get('sampler')} from trial {c.get('from_trial')} ({c.get('reason')})"
+            for c in choices
+        )
+        console.print(f"sampler auto chose: {picked}", highlight=False)
     if not study.get_trials(states=(TrialState.COMPLETE,)):
         raise UserError(
             f"study {study.study_name!r} has no COMPLETE trial; look at the reasons with "

@@ -104,10 +104,9 @@ def load_objective(spec: str) -> Callable[..., object]:
 
 
 def _make_sampler(kind: str, seed: int | None) -> BaseSampler:
-    from dltune.samplers import QMCSampler
-    from dltune.samplers import RandomSampler
+    from dltune.samplers import SAMPLERS
 
-    return QMCSampler(seed) if kind == "qmc" else RandomSampler(seed)
+    return SAMPLERS.get(kind)(seed=seed)
 
 
 class _Terminated(KeyboardInterrupt):
@@ -171,10 +170,11 @@ def _join_study(
 )
 @click.option(
     "--sampler",
-    type=click.Choice(["random", "qmc"], case_sensitive=False),
-    default="random",
+    type=click.Choice(["auto", "tpe", "gp", "cmaes", "qmc", "random"], case_sensitive=False),
+    default="auto",
     show_default=True,
-    help="How this worker picks params. For qmc give every worker the same --seed.",
+    help="How this worker picks params; every worker reads the whole study, so any of them "
+    "works across workers. Give every worker the same --seed for a reproducible qmc sequence.",
 )
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="The sampler's seed.")
 @click.option(

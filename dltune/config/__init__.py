@@ -6,7 +6,7 @@ once, in one :class:`ConfigError`, one line per problem::
 
     invalid config tune.yaml:
       space.lr.low: must be > 0 with log: true (got -1.0; a positive number)
-      sampler.type: unknown sampler 'tpee' (valid names: random, grid, qmc)
+      sampler.type: unknown sampler 'tpee', did you mean 'tpe'? (valid names: random, ...)
 
 The schema (every mapping refuses unknown keys, naming the accepted ones)::
 
@@ -21,11 +21,13 @@ The schema (every mapping refuses unknown keys, naming the accepted ones)::
       timeout: 240                  #   seconds > 0
       workers: 2                    #   int >= 1 (default 1)
       retries: 1                    #   a dead worker's trial is rerun this often (default 1)
-    sampler: {type: qmc}            # default {type: random}; a bare name works too (sampler: qmc).
-                                    # type: a name in dltune.samplers.SAMPLERS; the other keys
-                                    # are the class's keyword arguments (checked against its
-                                    # signature). grid without search_space takes its grid from
-                                    # the space (choices, int ranges, float ranges with step).
+    sampler: {type: tpe}            # default {type: auto}; a bare name works too (sampler: tpe).
+                                    # type: a name in dltune.samplers.SAMPLERS (auto, tpe, gp,
+                                    # cmaes, qmc, random, grid); the other keys are the class's
+                                    # keyword arguments (checked against its signature). auto
+                                    # and any sampler taking n_trials get budget.trials. grid
+                                    # without search_space takes its grid from the space
+                                    # (choices, int ranges, float ranges with step).
     pruner: {type: median, n_startup_trials: 5, n_warmup_steps: 2}
                                     # default {type: median}; a name in dltune.pruners.PRUNERS
     task:                           # required

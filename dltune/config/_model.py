@@ -244,7 +244,7 @@ class TuneConfig(_Section):
     budget: BudgetConfig = Field(description="a mapping of trials and/or timeout, and workers")
     task: TaskConfig = Field(description="a mapping with dataset and model")
     space: SearchSpace = Field(description="a mapping of hyperparameter name to spec")
-    sampler: PluginConfig = Field(default_factory=lambda: PluginConfig(type="random"))
+    sampler: PluginConfig = Field(default_factory=lambda: PluginConfig(type="auto"))
     pruner: PluginConfig = Field(default_factory=lambda: PluginConfig(type="median"))
     retrain: RetrainConfig = Field(default_factory=RetrainConfig, description="a mapping")
     lr_find: LRFindConfig = Field(default_factory=LRFindConfig, description="a mapping")
@@ -340,9 +340,15 @@ class TuneConfig(_Section):
         )
 
     def build_sampler(self) -> BaseSampler:
-        """The sampler, seeded with the config's ``seed`` unless ``sampler:`` gives one."""
+        """The sampler, seeded with the config's ``seed`` unless ``sampler:`` gives one; a
+        sampler taking ``n_trials`` (``auto``) is told ``budget.trials``."""
         return build_plugin(
-            SAMPLERS, self.sampler.type, self.sampler.kwargs, seed=self.seed, space=self.space
+            SAMPLERS,
+            self.sampler.type,
+            self.sampler.kwargs,
+            seed=self.seed,
+            space=self.space,
+            n_trials=self.budget.trials,
         )
 
     def build_pruner(self) -> BasePruner:

@@ -72,9 +72,11 @@ def _kwargs(
     seed: int | None,
     space: SearchSpace | None,
     out: ProblemLog,
+    n_trials: int | None = None,
 ) -> dict[str, Any]:
-    """The arguments to call ``factory`` with: the given ones, the config's seed when the
-    factory takes one and none was given, a grid derived from the space for ``search_space``."""
+    """The arguments to call ``factory`` with: the given ones, the config's seed (and trial
+    budget) when the factory takes one and none was given, a grid derived from the space for
+    ``search_space``."""
     names, required, any_keyword = _parameters(factory)
     for key, value in given.items():
         if not any_keyword and key not in names:
@@ -82,6 +84,8 @@ def _kwargs(
     kwargs = dict(given)
     if seed is not None and "seed" in names and "seed" not in kwargs:
         kwargs["seed"] = seed
+    if n_trials is not None and "n_trials" in names and "n_trials" not in kwargs:
+        kwargs["n_trials"] = n_trials
     if "search_space" in required and "search_space" not in kwargs and space is not None:
         grid = grid_values(space)
         if grid is not None:
@@ -158,6 +162,7 @@ def build_plugin(
     *,
     seed: int | None,
     space: SearchSpace,
+    n_trials: int | None = None,
 ) -> T:
     """Build what :func:`check_plugin` checked.
 
@@ -166,7 +171,9 @@ def build_plugin(
     """
     out = ProblemLog()
     factory = registry.get(type_)
-    kwargs = _kwargs(factory, type_, registry.kind, given, seed=seed, space=space, out=out)
+    kwargs = _kwargs(
+        factory, type_, registry.kind, given, seed=seed, space=space, out=out, n_trials=n_trials
+    )
     if out:
         raise Problems(out)
     return factory(**kwargs)
