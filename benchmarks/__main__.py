@@ -1,8 +1,10 @@
-"""``python -m benchmarks [overhead|throughput|mnist1d|all] [--quick]``: run, update RESULTS.md.
+"""``python -m benchmarks [NAME|all] [--quick]``: run, update RESULTS.md.
 
-``all`` runs the framework benchmarks (overhead, throughput: ~10 minutes). ``mnist1d``, a
-tuning-quality benchmark of ~35 minutes whose result changes with the samplers rather than with
-the framework's speed, runs only when named.
+``all`` runs the framework benchmarks (overhead, throughput: ~10 minutes). The search-quality
+benchmarks run only when named: ``mnist1d`` (~35 min, tuning against Optuna's TPE+Hyperband),
+``blackbox`` (BBOB functions, dltune's samplers against Optuna's, and their cost per trial),
+``divergence`` (whether learning diverged trials as bad helps) and ``samplers-mnist1d`` (the
+samplers on the trainer's mixed, conditional space).
 """
 
 from __future__ import annotations
@@ -12,14 +14,24 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks import blackbox
+from benchmarks import divergence
 from benchmarks import mnist1d
+from benchmarks import mnist1d_samplers
 from benchmarks import overhead
 from benchmarks import throughput
 from benchmarks._common import RESULTS_PATH
 from benchmarks._common import load_average
 from benchmarks._common import write_section
 
-BENCHMARKS = {"overhead": overhead, "throughput": throughput, "mnist1d": mnist1d}
+BENCHMARKS = {
+    "overhead": overhead,
+    "throughput": throughput,
+    "mnist1d": mnist1d,
+    "divergence": divergence,
+    "blackbox": blackbox,
+    "samplers-mnist1d": mnist1d_samplers,
+}
 #: What ``all`` (the default) runs: not the long tuning benchmark (mnist1d).
 IN_ALL = ("overhead", "throughput")
 
@@ -36,8 +48,8 @@ def _parser() -> argparse.ArgumentParser:
         nargs="?",
         choices=[*BENCHMARKS, "all"],
         default="all",
-        help=f"the benchmark to run (default: all = {', '.join(IN_ALL)}; mnist1d, ~35 min, "
-        "runs only when named)",
+        help=f"the benchmark to run (default: all = {', '.join(IN_ALL)}; the others run only "
+        "when named)",
     )
     parser.add_argument(
         "--quick",
