@@ -225,7 +225,7 @@ class TuneConfig(_Section):
         ...     "space": {"lr": {"low": 1e-3, "high": 1e-1, "log": True}, "width": 16},
         ... })
         >>> config.direction, type(config.study_kwargs()["sampler"]).__name__
-        ('maximize', 'RandomSampler')
+        ('maximize', 'AutoSampler')
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
