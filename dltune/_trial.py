@@ -17,6 +17,7 @@ from dltune.space import CategoricalDistribution
 from dltune.space import FloatDistribution
 from dltune.space import IntDistribution
 from dltune.storage._base import FIXED_PARAMS_KEY
+from dltune.storage._base import REPORTED_VALUES_KEY
 from dltune.trial import FrozenTrial
 from dltune.trial import TrialState
 
@@ -37,6 +38,20 @@ def _build(call: str, name: str, factory: Callable[[], _D]) -> _D:
         return factory()
     except (ValueError, TypeError) as exc:
         raise type(exc)(f"{call}({name!r}): {exc}") from None
+
+
+def _number(value: Any) -> float:
+    """``value`` as a float, refusing bools and strings (which float() would take)."""
+    if isinstance(value, bool):
+        raise TypeError(f"report: value={value!r} must be a number")
+    if isinstance(value, str | bytes):
+        raise TypeError(f"report: value={value!r} of type {type(value).__name__} must be a number")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"report: value={value!r} of type {type(value).__name__} must be a number"
+        ) from None
 
 
 class Trial:
@@ -215,32 +230,42 @@ class Trial:
 
     # -- reporting ---------------------------------------------------------------------------
 
-    def report(self, value: float, step: int) -> None:
+    def report(self, value: float | Sequence[float], step: int) -> None:
         """Report an intermediate objective value (for example the validation loss) at a step.
 
         Pruners compare trials at the same step. NaN and infinities are recorded as they are.
-        Reporting a step twice keeps the first value and logs a warning.
+        Reporting a step twice keeps the first value and logs a warning. In a multi-objective
+        study, ``value`` may be one number per objective (accuracy and parameter count, say):
+        the first is the step's intermediate value and the whole vector is kept for pruners
+        that compare by non-dominated rank.
 
         Raises:
-            TypeError: If ``value`` is not a number or ``step`` not an int.
-            ValueError: If ``step`` is negative.
+            TypeError: If ``value`` is not a number (or a sequence of numbers in a
+                multi-objective study) or ``step`` not an int.
+            ValueError: If ``step`` is negative, or a vector's length is not the number of
+                objectives.
         """
         if isinstance(step, bool) or not isinstance(step, int):
             raise TypeError(f"report: step={step!r} must be an int")
         if step < 0:
             raise ValueError(f"report: step={step!r} must be >= 0")
-        if isinstance(value, bool):
-            raise TypeError(f"report: value={value!r} must be a number")
-        if isinstance(value, str | bytes):
-            raise TypeError(
-                f"report: value={value!r} of type {type(value).__name__} must be a number"
-            )
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"report: value={value!r} of type {type(value).__name__} must be a number"
-            ) from None
+        vector: list[float] | None = None
+        if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+            n = len(self._study.directions)
+            if n == 1:
+                raise TypeError(
+                    f"report: value={value!r} of type {type(value).__name__} must be a number "
+                    "(one value per objective is for multi-objective studies)"
+                )
+            if len(value) != n:
+                raise ValueError(
+                    f"report: value={value!r} has {len(value)} values; the study has {n} "
+                    "objectives"
+                )
+            vector = [_number(v) for v in value]
+            number = vector[0]
+        else:
+            number = _number(value)
         if step in self._intermediate_values:
             _logger.warning(
                 "trial %d reported step %d twice; the first value %r is kept",
@@ -251,6 +276,10 @@ class Trial:
             return
         self._storage.set_trial_intermediate_value(self._trial_id, step, number)
         self._intermediate_values[step] = number
+        if vector is not None:
+            reported = dict(self._system_attrs.get(REPORTED_VALUES_KEY) or {})
+            reported[str(step)] = vector
+            self.set_system_attr(REPORTED_VALUES_KEY, reported)
 
     def should_prune(self) -> bool:
         """Ask the study's pruner whether to stop now (then ``raise dltune.TrialPruned()``).

@@ -21,6 +21,8 @@ from dltune.storage import BaseStorage
 from dltune.storage import FrozenStudy
 from dltune.storage import get_storage
 from dltune.storage._base import FIXED_PARAMS_KEY
+from dltune.storage._base import RESUME_OF_KEY
+from dltune.storage._base import RETRY_OF_KEY
 from dltune.trial import INTERRUPTED
 from dltune.trial import FrozenTrial
 from dltune.trial import StudyDirection
@@ -218,8 +220,51 @@ class Study:
         return self._start(frozen)
 
     def _start(self, frozen: FrozenTrial) -> Trial:
+        frozen = self._promote(frozen)
         self.sampler.before_trial(self._view, frozen)
         return Trial(self, frozen)
+
+    def _promote(self, frozen: FrozenTrial) -> FrozenTrial:
+        """Turn a fresh trial into the continuation of a paused one, if the pruner says so.
+
+        A fresh trial (not enqueued, not a retry) asks the pruner for a paused trial to
+        promote. The new trial takes its params and ``resume_of``; a trainer then resumes from
+        the paused trial's checkpoint. Two workers may promote the same paused trial at once:
+        after writing, each looks for another continuation of it, and the later number gives
+        up its claim and samples as usual (a rare race can leave two continuations; both are
+        valid training runs and pruners count a lineage once).
+        """
+        attrs = frozen.system_attrs
+        if FIXED_PARAMS_KEY in attrs or any(
+            attrs.get(key) is not None for key in (RETRY_OF_KEY, RESUME_OF_KEY)
+        ):
+            return frozen
+        paused = self.pruner.promote(self._view, frozen)
+        if paused is None:
+            return frozen
+        if paused.state != TrialState.PRUNED:
+            raise RuntimeError(
+                f"{type(self.pruner).__name__}.promote returned trial {paused.number} in state "
+                f"{paused.state.name}; only a PRUNED (paused) trial can be continued"
+            )
+        storage, trial_id = self._storage, frozen.trial_id
+        storage.set_trial_attr(trial_id, RESUME_OF_KEY, paused.number, system=True)
+        rivals = [
+            t.number
+            for t in storage.get_all_trials(self._study_id, (TrialState.RUNNING,), copy=False)
+            if t.system_attrs.get(RESUME_OF_KEY) == paused.number and t.number < frozen.number
+        ]
+        if rivals:
+            storage.set_trial_attr(trial_id, RESUME_OF_KEY, None, system=True)
+            return storage.get_trial(trial_id)
+        storage.set_trial_attr(trial_id, FIXED_PARAMS_KEY, dict(paused.params), system=True)
+        _logger.info(
+            "trial %d continues paused trial %d (promoted by %s)",
+            frozen.number,
+            paused.number,
+            type(self.pruner).__name__,
+        )
+        return storage.get_trial(trial_id)
 
     def tell(
         self,

@@ -462,3 +462,30 @@ def test_frozen_trial_value() -> None:
         frozen.value  # noqa: B018
     assert FrozenTrial(0, 0, TrialState.RUNNING).value is None
     assert FrozenTrial(0, 0, TrialState.COMPLETE, values=[-math.inf]).value == -math.inf
+
+
+# -- one value per objective ------------------------------------------------------------------
+
+
+def test_a_multi_objective_trial_reports_one_value_per_objective() -> None:
+    study = dltune.create_study(directions=["maximize", "minimize"])
+    trial = study.ask()
+    trial.report([0.9, 1200.0], 1)
+    trial.report((0.95, 1200), 2)
+    trial.report(0.97, 3)  # a scalar is still accepted: the first objective's value
+    frozen = study.trials[0]
+    assert frozen.intermediate_values == {1: 0.9, 2: 0.95, 3: 0.97}
+    assert frozen.system_attrs["reported_values"] == {"1": [0.9, 1200.0], "2": [0.95, 1200.0]}
+
+
+def test_a_vector_of_the_wrong_length_or_type_is_refused() -> None:
+    study = dltune.create_study(directions=["maximize", "minimize"])
+    trial = study.ask()
+    with pytest.raises(ValueError, match=r"value=\[0\.9\] has 1 values; the study has 2"):
+        trial.report([0.9], 1)
+    with pytest.raises(TypeError, match=r"value='a' of type str must be a number"):
+        trial.report([0.9, "a"], 1)  # type: ignore[list-item]
+    single = dltune.create_study().ask()
+    with pytest.raises(TypeError, match=r"one value per objective is for multi-objective"):
+        single.report([0.9, 1.0], 1)
+    assert study.trials[0].intermediate_values == {}

@@ -29,6 +29,12 @@ FIXED_PARAMS_KEY = "fixed_params"
 WORKER_KEY = "worker"
 #: Set on a PRUNED trial a guard stopped: ``"diverged"`` or ``"not_learning"``.
 STOPPED_BY_KEY = "stopped_by"
+#: Set on a trial that continues a paused (PRUNED) trial to a higher budget: the paused trial's
+#: number. The continuation has the same params and resumes from the paused trial's checkpoint.
+RESUME_OF_KEY = "resume_of"
+#: On trials of multi-objective studies that reported one value per objective:
+#: ``{str(step): [value, ...]}``; ``intermediate_values[step]`` holds the first objective's.
+REPORTED_VALUES_KEY = "reported_values"
 
 
 @dataclass(slots=True)

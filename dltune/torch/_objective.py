@@ -12,7 +12,9 @@ from typing import Any
 from typing import Protocol
 from typing import runtime_checkable
 
+from dltune.exceptions import TrialPruned
 from dltune.exceptions import TrialStopped
+from dltune.storage._base import RESUME_OF_KEY
 from dltune.storage._base import RETRY_OF_KEY
 from dltune.torch._hparams import HParams
 from dltune.torch._task import Task
@@ -140,6 +142,10 @@ class TorchObjective:
         except TrialStopped:
             _remove(own)  # a diverged or stuck run is not worth resuming
             raise
+        except TrialPruned:
+            self._release(trial, resume_from, own)
+            raise
+        self._release(trial, resume_from, own)
         # A resumed run keeps the seed of the run it continues.
         trial.set_system_attr(SEED_KEY, result.seed)
         trial.set_user_attr(
@@ -150,6 +156,10 @@ class TorchObjective:
                 "train_loss": result.history[-1].train_loss,
                 "epochs": len(result.history),
                 "resumed_from_epoch": result.resumed_from_epoch,
+                # Training time the checkpoint saved: the restored epochs were not trained again.
+                "seconds_saved": round(
+                    sum(r.seconds for r in result.history[: result.resumed_from_epoch]), 3
+                ),
                 "n_params": result.n_params,
                 "seconds": round(result.seconds, 3),
             },
@@ -159,18 +169,36 @@ class TorchObjective:
         return result.value
 
     def _predecessor(self, trial: Trial) -> tuple[Path | None, dict[str, Any] | None]:
-        """The checkpoint (and its writer) of the trial this one retries, if any."""
-        retry_of = trial.system_attrs.get(RETRY_OF_KEY)
-        if retry_of is None:
+        """The checkpoint (and its writer) of the trial this one retries or continues.
+
+        A retry (``retry_of``) continues a FAIL trial whose worker died; a promotion
+        (``resume_of``) continues a trial a pruner paused (PRUNED) at a lower budget.
+        """
+        attrs = trial.system_attrs
+        for key, state in ((RETRY_OF_KEY, TrialState.FAIL), (RESUME_OF_KEY, TrialState.PRUNED)):
+            number = attrs.get(key)
+            if number is None:
+                continue
+            study = trial.study
+            path = checkpoint_path(self.task, study.study_name, int(number))
+            if path is None or not path.exists():
+                return None, None
+            for earlier in study.get_trials(states=(state,)):
+                if earlier.number == number:
+                    return path, _owner(study.study_name, earlier)
             return None, None
-        study = trial.study
-        path = checkpoint_path(self.task, study.study_name, int(retry_of))
-        if path is None or not path.exists():
-            return None, None
-        for earlier in study.get_trials(states=(TrialState.FAIL,)):
-            if earlier.number == retry_of:
-                return path, _owner(study.study_name, earlier)
         return None, None
+
+    def _release(self, trial: Trial, resumed: Path | None, own: Path | None) -> None:
+        """Delete a paused trial's checkpoint once its continuation has its own."""
+        if (
+            resumed is not None
+            and trial.system_attrs.get(RESUME_OF_KEY) is not None
+            and own is not None
+            and own.exists()
+            and not self.task.keep_checkpoints
+        ):
+            _remove(resumed)
 
 
 def _remove(path: Path | None) -> None:
