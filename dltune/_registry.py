@@ -96,6 +96,10 @@ class Registry(Generic[T]):
         """The registered names (not aliases), in registration order."""
         return list(self._entries)
 
+    def aliases(self) -> list[str]:
+        """The registered aliases, in registration order."""
+        return list(self._aliases)
+
     def describe(self) -> str:
         """The valid names with their aliases, for error messages."""
         parts = []

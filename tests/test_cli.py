@@ -521,6 +521,16 @@ def test_worker_in_process(url: str, objective_module: str) -> None:
     assert [t.state for t in trials_of(url, "maxi")] == [TrialState.COMPLETE] * 4
 
 
+def test_worker_with_a_pruner_from_a_spec(url: str, objective_module: str) -> None:
+    result = invoke(
+        "worker", "--study", "maxi", "--storage", url, "--objective",
+        f"{objective_module}:objective", "--n-trials", "3",
+        "--pruner", "{type: asha, min_resource: 1, reduction_factor: 2}",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert len(trials_of(url, "maxi")) == 3
+
+
 def test_worker_verbose_logs_each_trial(url: str, objective_module: str) -> None:
     result = invoke(
         "worker", "-v", "--study", "maxi", "--storage", url, "--objective",
@@ -577,6 +587,13 @@ def test_worker_on_a_missing_study(url: str, objective_module: str) -> None:
         (["--direction", "minimize"], "Error: --direction is only used with --create"),
         (["--timeout", "0"], "Error: Invalid value for '--timeout': 0.0 is not in the range"),
         (["--sampler", "tpee"], "Error: Invalid value for '--sampler': 'tpee' is not one of"),
+        (["--pruner", "ashaa"], "Error: --pruner 'ashaa': type: unknown pruner 'ashaa', did you"),
+        (
+            ["--pruner", "{type: asha, reduction_factor: 1}"],
+            "Error: --pruner '{type: asha, reduction_factor: 1}': reduction_factor: must be >= 2",
+        ),
+        (["--pruner", "[1, 2]"], "Error: --pruner '[1, 2]' must be a pruner name (nop, median"),
+        (["--pruner", "{type: [}"], "Error: --pruner '{type: [}' is not valid YAML"),
         (
             ["--heartbeat-seconds", "5", "--grace-seconds", "2"],
             "Error: grace_seconds=2.0 must be greater than heartbeat_seconds=5.0",

@@ -649,7 +649,8 @@ ERRORS: list[tuple[dict[str, Any], str]] = [
     (
         {"pruner": {"type": "median", "n_warmup_step": 2}},
         "pruner.n_warmup_step: unknown key 'n_warmup_step', did you mean 'n_warmup_steps'? (got "
-        "2; accepted keys: n_startup_trials, n_warmup_steps, interval_steps, n_min_trials)",
+        "2; accepted keys: n_startup_trials, n_warmup_steps, interval_steps, n_min_trials, "
+        "objective)",
     ),
     (
         {"pruner": {"type": "nop", "x": 1}},

@@ -26,6 +26,7 @@ from dltune.cli._format import _values
 if TYPE_CHECKING:
     from types import FrameType
 
+    from dltune.pruners import BasePruner
     from dltune.samplers import BaseSampler
     from dltune.storage import BaseStorage
     from dltune.study import Study
@@ -109,6 +110,41 @@ def _make_sampler(kind: str, seed: int | None) -> BaseSampler:
     return SAMPLERS.get(kind)(seed=seed)
 
 
+def make_pruner(spec: str, seed: int | None) -> BasePruner:
+    """The pruner a ``--pruner`` spec names: ``asha`` or a YAML mapping such as
+    ``{type: hyperband, max_resource: 30}``, checked as a config's ``pruner:`` section.
+
+    Raises:
+        UserError: For a spec that is not a name or a mapping with ``type``, or arguments the
+            pruner refuses (the message names the key and what is accepted).
+    """
+    import yaml
+
+    from dltune.config._errors import Problems
+    from dltune.config._plugins import build_plugin
+    from dltune.config._plugins import check_plugin
+    from dltune.pruners import PRUNERS
+
+    try:
+        parsed = yaml.safe_load(spec)
+    except yaml.YAMLError as exc:
+        raise UserError(f"--pruner {spec!r} is not valid YAML: {_one_line(exc)}") from None
+    if isinstance(parsed, str):
+        parsed = {"type": parsed}
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("type"), str):
+        raise UserError(
+            f"--pruner {spec!r} must be a pruner name ({', '.join(PRUNERS.names())}) or a "
+            "mapping with a type, such as '{type: asha, min_resource: 1, reduction_factor: 3}'"
+        )
+    kwargs = {k: v for k, v in parsed.items() if k != "type"}
+    try:
+        name = check_plugin(PRUNERS, parsed["type"], kwargs, seed=seed, space=None)
+        return build_plugin(PRUNERS, name, kwargs, seed=seed, space=None)
+    except Problems as exc:
+        lines = "; ".join(p.render() for p in exc.problems)
+        raise UserError(f"--pruner {spec!r}: {lines}") from None
+
+
 class _Terminated(KeyboardInterrupt):
     """SIGTERM, raised where Ctrl-C would be so that the running trial is failed the same way."""
 
@@ -126,6 +162,7 @@ def _join_study(
     directions: tuple[str, ...],
     sampler: str,
     seed: int | None,
+    pruner: BasePruner,
 ) -> Study:
     from dltune.exceptions import StudyNotFoundError
     from dltune.study import create_study
@@ -134,10 +171,15 @@ def _join_study(
     chosen = _make_sampler(sampler, seed)
     if create:
         return create_study(
-            name, storage, sampler=chosen, load_if_exists=True, directions=list(directions)
+            name,
+            storage,
+            sampler=chosen,
+            pruner=pruner,
+            load_if_exists=True,
+            directions=list(directions),
         )
     try:
-        return load_study(name, storage, sampler=chosen)
+        return load_study(name, storage, sampler=chosen, pruner=pruner)
     except StudyNotFoundError as exc:
         raise UserError(
             f"{_one_line(exc)}; create it first, or pass --create --direction "
@@ -176,7 +218,19 @@ def _join_study(
     help="How this worker picks params; every worker reads the whole study, so any of them "
     "works across workers. Give every worker the same --seed for a reproducible qmc sequence.",
 )
-@click.option("--seed", type=click.IntRange(min=0), default=None, help="The sampler's seed.")
+@click.option(
+    "--pruner",
+    "pruner_spec",
+    default="median",
+    show_default=True,
+    metavar="SPEC",
+    help="Which trials this worker stops early: a name (median, asha, hyperband, ...) or a "
+    "YAML mapping as in a config, e.g. '{type: asha, min_resource: 1, reduction_factor: 3}'. "
+    "Give every worker of a study the same one.",
+)
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=None, help="The sampler's (and pruner's) seed."
+)
 @click.option(
     "--max-retries",
     type=click.IntRange(min=0),
@@ -212,6 +266,7 @@ def worker(
     n_trials: int | None,
     timeout: float | None,
     sampler: str,
+    pruner_spec: str,
     seed: int | None,
     max_retries: int | None,
     heartbeat_seconds: float | None,
@@ -230,6 +285,7 @@ def worker(
     if directions and not create:
         raise click.UsageError("--direction is only used with --create")
     parse_objective(objective)  # a typo fails before any database work
+    pruner = make_pruner(pruner_spec, seed)
     options: dict[str, Any] = {
         k: v
         for k, v in [
@@ -255,7 +311,7 @@ def worker(
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         with _open_storage(url, create=create, **options) as storage:
-            study = _join_study(storage, study_name, create, directions, sampler, seed)
+            study = _join_study(storage, study_name, create, directions, sampler, seed, pruner)
             func = load_objective(objective)
             from dltune.execution import OptimizeJob
             from dltune.execution import run_worker

@@ -30,6 +30,12 @@ The schema (every mapping refuses unknown keys, naming the accepted ones)::
                                     # (choices, int ranges, float ranges with step).
     pruner: {type: median, n_startup_trials: 5, n_warmup_steps: 2}
                                     # default {type: median}; a name in dltune.pruners.PRUNERS
+                                    # (nop, median, percentile, threshold, patient, asha =
+                                    # successive_halving, hyperband); the other keys are its
+                                    # keyword arguments, e.g. {type: asha, min_resource: 1,
+                                    # reduction_factor: 3}. hyperband's max_resource defaults
+                                    # to task.epochs. BOHB-style search: sampler {type: tpe,
+                                    # multi_fidelity: true} with pruner {type: hyperband}.
     task:                           # required
       dataset: digits               #   required: a name in dltune.torch.datasets.DATASETS
       model: cnn                    #   required: a name in dltune.torch.models.MODELS

@@ -348,13 +348,19 @@ class TuneConfig(_Section):
             self.sampler.kwargs,
             seed=self.seed,
             space=self.space,
-            n_trials=self.budget.trials,
+            defaults={"n_trials": self.budget.trials},
         )
 
     def build_pruner(self) -> BasePruner:
-        """The pruner (the config's ``seed`` seeds it too, if it takes one)."""
+        """The pruner (the config's ``seed`` seeds it too, if it takes one; one taking
+        ``max_resource``, Hyperband, gets the task's epochs unless ``pruner:`` gives it)."""
         return build_plugin(
-            PRUNERS, self.pruner.type, self.pruner.kwargs, seed=self.seed, space=self.space
+            PRUNERS,
+            self.pruner.type,
+            self.pruner.kwargs,
+            seed=self.seed,
+            space=self.space,
+            defaults={"max_resource": self.task.epochs},
         )
 
     def study_kwargs(self) -> dict[str, Any]:
@@ -410,8 +416,15 @@ class TuneConfig(_Section):
 
 def _checked(registry: Any, value: PluginConfig, info: ValidationInfo) -> PluginConfig:
     space = info.data.get("space")
+    task = info.data.get("task")
+    defaults = {"max_resource": task.epochs} if isinstance(task, TaskConfig) else None
     name = check_plugin(
-        registry, value.type, value.kwargs, seed=info.data.get("seed"), space=space
+        registry,
+        value.type,
+        value.kwargs,
+        seed=info.data.get("seed"),
+        space=space,
+        defaults=defaults,
     )
     return value if name == value.type else value.model_copy(update={"type": name})
 

@@ -72,10 +72,11 @@ def _kwargs(
     seed: int | None,
     space: SearchSpace | None,
     out: ProblemLog,
-    n_trials: int | None = None,
+    defaults: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The arguments to call ``factory`` with: the given ones, the config's seed (and trial
-    budget) when the factory takes one and none was given, a grid derived from the space for
+    """The arguments to call ``factory`` with: the given ones, the config's seed and
+    ``defaults`` (the trial budget as ``n_trials``, the epochs as ``max_resource``) where the
+    factory takes them and none was given, a grid derived from the space for
     ``search_space``."""
     names, required, any_keyword = _parameters(factory)
     for key, value in given.items():
@@ -84,8 +85,9 @@ def _kwargs(
     kwargs = dict(given)
     if seed is not None and "seed" in names and "seed" not in kwargs:
         kwargs["seed"] = seed
-    if n_trials is not None and "n_trials" in names and "n_trials" not in kwargs:
-        kwargs["n_trials"] = n_trials
+    for key, value in (defaults or {}).items():
+        if value is not None and key in names and key not in kwargs:
+            kwargs[key] = value
     if "search_space" in required and "search_space" not in kwargs and space is not None:
         grid = grid_values(space)
         if grid is not None:
@@ -125,6 +127,7 @@ def check_plugin(
     *,
     seed: int | None,
     space: SearchSpace | None,
+    defaults: Mapping[str, Any] | None = None,
 ) -> str:
     """Check a ``sampler:``/``pruner:`` section by building the object (which touches no
     storage); return the canonical type name.
@@ -135,16 +138,20 @@ def check_plugin(
         given: The section's other keys.
         seed: The config's seed.
         space: The config's space, ``None`` if it is invalid (then a grid is not derived).
+        defaults: Arguments filled in where the factory takes them and none is given.
 
     Raises:
         Problems: Located relative to the section.
     """
     out = ProblemLog()
     if type_ not in registry:
-        out.unknown(("type",), registry.kind, type_, registry.names(), registry.describe())
+        valid = [*registry.names(), *registry.aliases()]
+        out.unknown(("type",), registry.kind, type_, valid, registry.describe())
         raise Problems(out)
     factory = registry.get(type_)
-    kwargs = _kwargs(factory, type_, registry.kind, given, seed=seed, space=space, out=out)
+    kwargs = _kwargs(
+        factory, type_, registry.kind, given, seed=seed, space=space, out=out, defaults=defaults
+    )
     if not out and not ("search_space" in _parameters(factory)[1] and space is None):
         try:
             factory(**kwargs)
@@ -161,8 +168,8 @@ def build_plugin(
     given: Mapping[str, Any],
     *,
     seed: int | None,
-    space: SearchSpace,
-    n_trials: int | None = None,
+    space: SearchSpace | None,
+    defaults: Mapping[str, Any] | None = None,
 ) -> T:
     """Build what :func:`check_plugin` checked.
 
@@ -172,7 +179,7 @@ def build_plugin(
     out = ProblemLog()
     factory = registry.get(type_)
     kwargs = _kwargs(
-        factory, type_, registry.kind, given, seed=seed, space=space, out=out, n_trials=n_trials
+        factory, type_, registry.kind, given, seed=seed, space=space, out=out, defaults=defaults
     )
     if out:
         raise Problems(out)

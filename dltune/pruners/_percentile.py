@@ -8,7 +8,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dltune.pruners._base import BasePruner
-from dltune.trial import StudyDirection
+from dltune.pruners._checks import check_int
+from dltune.pruners._checks import check_objective
+from dltune.pruners._scores import Curve
+from dltune.pruners._scores import Scorer
 from dltune.trial import TrialState
 
 if TYPE_CHECKING:
@@ -18,17 +21,14 @@ if TYPE_CHECKING:
 __all__ = ["MedianPruner", "PercentilePruner"]
 
 
-def _check_int(arg: str, value: int, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{arg}={value!r} must be an int")
-    if value < minimum:
-        raise ValueError(f"{arg}={value!r} must be >= {minimum}")
-    return value
-
-
 class PercentilePruner(BasePruner):
     """Prunes when a trial's best value so far is worse than the given percentile of the values
     that COMPLETE trials reported at the same step.
+
+    In a multi-objective study, ``objective`` picks what is compared: an objective's index (its
+    direction decides what is better), or ``"rank"``: the trial's non-dominated front at the
+    current step, among itself and the COMPLETE trials that reported a vector there, against
+    the percentile of theirs. A trial that did not report the compared value is not pruned.
 
     Args:
         percentile: In ``[0, 100]``; 50 is the median. Lower prunes more when minimizing.
@@ -36,12 +36,15 @@ class PercentilePruner(BasePruner):
         n_warmup_steps: Never prune a trial before it reported a step >= this.
         interval_steps: Only consider pruning every this many steps after the warm-up.
         n_min_trials: Need at least this many COMPLETE trials with a value at the step.
+        objective: The objective index compared, or ``"rank"``.
 
     Raises:
-        ValueError: For a percentile outside ``[0, 100]`` or negative counts.
+        ValueError: For a percentile outside ``[0, 100]``, negative counts or a bad
+            ``objective``; an index the study does not have is refused when pruning.
 
     Example:
         >>> pruner = PercentilePruner(25.0, n_startup_trials=5)
+        >>> by_rank = PercentilePruner(50.0, objective="rank")
     """
 
     def __init__(
@@ -52,16 +55,18 @@ class PercentilePruner(BasePruner):
         interval_steps: int = 1,
         *,
         n_min_trials: int = 1,
+        objective: int | str = 0,
     ) -> None:
         if isinstance(percentile, bool) or not isinstance(percentile, int | float):
             raise TypeError(f"percentile={percentile!r} must be a number")
         if not 0.0 <= percentile <= 100.0:
             raise ValueError(f"percentile={percentile!r} must be in [0, 100]")
         self._percentile = float(percentile)
-        self._n_startup_trials = _check_int("n_startup_trials", n_startup_trials, 0)
-        self._n_warmup_steps = _check_int("n_warmup_steps", n_warmup_steps, 0)
-        self._interval_steps = _check_int("interval_steps", interval_steps, 1)
-        self._n_min_trials = _check_int("n_min_trials", n_min_trials, 1)
+        self._n_startup_trials = check_int("n_startup_trials", n_startup_trials, 0)
+        self._n_warmup_steps = check_int("n_warmup_steps", n_warmup_steps, 0)
+        self._interval_steps = check_int("interval_steps", interval_steps, 1)
+        self._n_min_trials = check_int("n_min_trials", n_min_trials, 1)
+        self._objective = check_objective(objective)
 
     def prune(self, study: StudyView, trial: FrozenTrial) -> bool:
         step = trial.last_step
@@ -69,29 +74,35 @@ class PercentilePruner(BasePruner):
             return False
         if (step - self._n_warmup_steps) % self._interval_steps != 0:
             return False
-        if study.is_multi_objective:
-            raise NotImplementedError(
-                "PercentilePruner prunes single-objective studies only; multi-objective pruning "
-                "is planned (issue #5)"
-            )
+        scorer = Scorer.of(study, self._objective)
         completed = study.get_trials((TrialState.COMPLETE,))
         if len(completed) < self._n_startup_trials:
             return False
-        maximize = study.direction == StudyDirection.MAXIMIZE
-        own = [v for s, v in trial.intermediate_values.items() if s <= step and not math.isnan(v)]
-        if not own:
+        if scorer.is_rank:
+            return self._prune_by_rank(scorer, trial, step, completed)
+        own = Curve([trial])
+        values = [scorer.value(own, s) for s in own.steps if s <= step]
+        reported = [v for v in values if v is not None]
+        if not reported:
+            return False  # nothing to compare: never prune on missing data
+        finite = [v for v in reported if not math.isnan(v)]
+        if not finite:
             return True  # only NaN reported: nothing shows this trial is learning
-        best = max(own) if maximize else min(own)
-        peers = [
-            t.intermediate_values[step]
-            for t in completed
-            if step in t.intermediate_values and not math.isnan(t.intermediate_values[step])
-        ]
-        if len(peers) < self._n_min_trials:
+        peers = [scorer.value(Curve([t]), step) for t in completed]
+        known = [v for v in peers if v is not None and not math.isnan(v)]
+        if len(known) < self._n_min_trials:
             return False
-        pct = 100.0 - self._percentile if maximize else self._percentile
-        threshold = float(np.percentile(np.asarray(peers), pct))
-        return best < threshold if maximize else best > threshold
+        return min(finite) > float(np.percentile(np.asarray(known), self._percentile))
+
+    def _prune_by_rank(
+        self, scorer: Scorer, trial: FrozenTrial, step: int, completed: list[FrozenTrial]
+    ) -> bool:
+        entries = [(Curve([trial]), step)] + [(Curve([t]), step) for t in completed]
+        own, *peers = scorer.scores(entries)
+        known = [r for r in peers if r is not None]
+        if own is None or len(known) < self._n_min_trials:
+            return False
+        return own > float(np.percentile(np.asarray(known), self._percentile))
 
 
 class MedianPruner(PercentilePruner):
@@ -110,7 +121,13 @@ class MedianPruner(PercentilePruner):
         interval_steps: int = 1,
         *,
         n_min_trials: int = 1,
+        objective: int | str = 0,
     ) -> None:
         super().__init__(
-            50.0, n_startup_trials, n_warmup_steps, interval_steps, n_min_trials=n_min_trials
+            50.0,
+            n_startup_trials,
+            n_warmup_steps,
+            interval_steps,
+            n_min_trials=n_min_trials,
+            objective=objective,
         )

@@ -12,6 +12,9 @@ from dltune._trial import Trial
 from dltune.exceptions import TrialPruned
 from dltune.pruners import BasePruner
 from dltune.storage import InMemoryStorage
+from dltune.storage._base import REPORTED_VALUES_KEY
+from dltune.storage._base import RESUME_OF_KEY
+from dltune.storage._base import STOPPED_BY_KEY
 from dltune.testing._rows import count_rows
 from dltune.trial import FrozenTrial
 from dltune.trial import StudyDirection
@@ -38,29 +41,64 @@ def _report(storage: InMemoryStorage, trial_id: int, values: dict[int, float]) -
 def make_history(direction: StudyDirection, *, with_special_values: bool = False) -> StudyView:
     """A study whose trials are in every state, with reported learning curves.
 
-    With ``with_special_values`` the curves also hold NaN and infinities.
+    It also holds a paused (PRUNED) trial continued by a RUNNING one (``resume_of``) that
+    re-reported its values, and a PRUNED trial a guard stopped. With ``with_special_values`` the
+    curves also hold NaN and infinities.
     """
+    return _history([direction], with_special_values=with_special_values)
+
+
+def make_multi_history(
+    directions: list[StudyDirection], *, with_special_values: bool = False
+) -> StudyView:
+    """:func:`make_history` for several objectives: the trials also report one vector per step
+    (under ``reported_values``), trading the objectives off, some steps without a vector.
+    """
+    return _history(directions, with_special_values=with_special_values)
+
+
+def _history(directions: list[StudyDirection], *, with_special_values: bool) -> StudyView:
     storage = InMemoryStorage()
-    study_id = storage.create_new_study([direction], "pruning")
-    sign = 1.0 if direction == MIN else -1.0
-    for i in range(6):  # COMPLETE, the peers a pruner compares with
+    study_id = storage.create_new_study(directions, "pruning")
+    signs = [1.0 if d == MIN else -1.0 for d in directions]
+
+    def add(level: float, steps: range, state: TrialState, **attrs: object) -> FrozenTrial:
         trial = storage.create_new_trial(study_id)
-        curve = {s: sign * _curve(float(i), s) for s in range(N_STEPS)}
-        if with_special_values and i % 2 == 0:
-            curve[i] = math.nan
-            curve[N_STEPS - 1 - i] = math.inf if i % 4 == 0 else -math.inf
+        curve = {s: signs[0] * _curve(level, s) for s in steps}
+        if with_special_values and level.is_integer() and int(level) % 2 == 0:
+            at = int(level) % len(curve)
+            curve[at] = math.nan
+            curve[len(curve) - 1 - at] = math.inf if int(level) % 4 == 0 else -math.inf
         _report(storage, trial.trial_id, curve)
-        storage.set_trial_state_values(trial.trial_id, TrialState.COMPLETE, [curve[N_STEPS - 1]])
-    pruned = storage.create_new_trial(study_id)
-    _report(storage, pruned.trial_id, {s: sign * _curve(9.0, s) for s in range(3)})
-    storage.set_trial_state_values(pruned.trial_id, TrialState.PRUNED)
+        if len(signs) > 1:  # the other objectives get better as the first gets worse
+            vectors = {
+                str(s): [v] + [k * signs[k] * _curve(6.0 - level, s) for k in range(1, len(signs))]
+                for s, v in curve.items()
+                if s % 4 != 3  # some steps report the first objective only
+            }
+            storage.set_trial_attr(trial.trial_id, REPORTED_VALUES_KEY, vectors, system=True)
+        for key, value in attrs.items():
+            storage.set_trial_attr(trial.trial_id, key, value, system=True)
+        if state == TrialState.COMPLETE:
+            values = [curve[max(curve)]] * len(signs)
+            values = [0.0 if math.isnan(v) else v for v in values]
+            storage.set_trial_state_values(trial.trial_id, state, values)
+        elif state != TrialState.RUNNING:
+            storage.set_trial_state_values(trial.trial_id, state, reason=state.name.lower())
+        return trial
+
+    for i in range(6):  # COMPLETE, the peers a pruner compares with
+        add(float(i), range(N_STEPS), TrialState.COMPLETE)
+    add(9.0, range(3), TrialState.PRUNED)
+    paused = add(1.5, range(4), TrialState.PRUNED)
+    add(1.5, range(6), TrialState.RUNNING, **{RESUME_OF_KEY: paused.number})
+    add(0.25, range(2), TrialState.PRUNED, **{STOPPED_BY_KEY: "diverged"})
     failed = storage.create_new_trial(study_id)
     _report(storage, failed.trial_id, {0: math.nan if with_special_values else 1.0})
     storage.set_trial_state_values(failed.trial_id, TrialState.FAIL, reason="boom")
     silent = storage.create_new_trial(study_id)
     storage.set_trial_state_values(silent.trial_id, TrialState.FAIL, reason="no report")
-    running = storage.create_new_trial(study_id)
-    _report(storage, running.trial_id, {s: sign * _curve(0.5, s) for s in range(4)})
+    add(0.5, range(4), TrialState.RUNNING)
     storage.create_new_trial(study_id, FrozenTrial(-1, -1, TrialState.WAITING))
     return StudyView(storage, study_id)
 
@@ -71,10 +109,30 @@ def _new_trial(view: StudyView) -> FrozenTrial:
     return storage.create_new_trial(view.study_id)
 
 
-def _reported(view: StudyView, trial: FrozenTrial, step: int, value: float) -> FrozenTrial:
+def _reported(
+    view: StudyView, trial: FrozenTrial, step: int, value: float, vector: list[float] | None = None
+) -> FrozenTrial:
     storage = view._storage
     storage.set_trial_intermediate_value(trial.trial_id, step, value)
+    if vector is not None:
+        reported = dict(
+            storage.get_trial(trial.trial_id).system_attrs.get(REPORTED_VALUES_KEY, {})
+        )
+        reported[str(step)] = vector
+        storage.set_trial_attr(trial.trial_id, REPORTED_VALUES_KEY, reported, system=True)
     return storage.get_trial(trial.trial_id)
+
+
+def _check_promoted(view: StudyView, promoted: FrozenTrial | None) -> None:
+    """``promoted`` is ``None`` or a PRUNED trial of the study that nobody continues yet."""
+    if promoted is None:
+        return
+    assert isinstance(promoted, FrozenTrial)
+    assert promoted.state == TrialState.PRUNED
+    stored = {t.number: t for t in view.get_trials()}
+    assert promoted.number in stored
+    assert stored[promoted.number].trial_id == promoted.trial_id
+    assert all(t.system_attrs.get(RESUME_OF_KEY) != promoted.number for t in stored.values())
 
 
 class PrunerConformance:
@@ -92,6 +150,11 @@ class PrunerConformance:
     def make_pruner(self) -> BasePruner:
         """Return a new pruner. Called once or more per test."""
         raise NotImplementedError("subclasses of PrunerConformance implement make_pruner()")
+
+    def make_multi_objective_pruner(self) -> BasePruner:
+        """Return a new pruner for studies of two objectives (by default :meth:`make_pruner`;
+        override it to check, say, comparison by non-dominated rank)."""
+        return self.make_pruner()
 
     @pytest.mark.parametrize("direction", [MIN, MAX], ids=["minimize", "maximize"])
     def test_never_prunes_before_any_report(self, direction: StudyDirection) -> None:
@@ -204,3 +267,60 @@ class PrunerConformance:
             for step in range(N_STEPS):
                 trial = _reported(view, trial, step, _curve(3.0, step))
                 assert copy.prune(view, trial) == original.prune(view, trial)
+
+    @pytest.mark.parametrize("special", [False, True], ids=["plain", "special-values"])
+    @pytest.mark.parametrize(
+        "directions", [[MIN, MAX], [MAX, MAX, MIN]], ids=["min-max", "max-max-min"]
+    )
+    def test_multi_objective_study(self, directions: list[StudyDirection], special: bool) -> None:
+        pruner = self.make_multi_objective_pruner()
+        view = make_multi_history(directions, with_special_values=special)
+        trial = _new_trial(view)
+        assert pruner.prune(view, trial) is False
+        for step in range(N_STEPS + 2):
+            level = 2.0 + 0.1 * step
+            first = _curve(level, step) * (1.0 if directions[0] == MIN else -1.0)
+            vector = (
+                None if step % 3 == 2 else [first] + [_curve(level, step)] * (len(directions) - 1)
+            )
+            trial = _reported(view, trial, step, first, vector)
+            assert type(pruner.prune(view, trial)) is bool
+        _check_promoted(view, pruner.promote(view, _new_trial(view)))
+
+    @pytest.mark.parametrize("direction", [MIN, MAX], ids=["minimize", "maximize"])
+    @pytest.mark.parametrize("special", [False, True], ids=["plain", "special-values"])
+    def test_promote_answers_none_or_a_paused_trial(
+        self, direction: StudyDirection, special: bool
+    ) -> None:
+        pruner = self.make_pruner()
+        view = make_history(direction, with_special_values=special)
+        _check_promoted(view, pruner.promote(view, _new_trial(view)))
+        storage = InMemoryStorage()
+        empty = StudyView(storage, storage.create_new_study([direction], "empty"))
+        assert pruner.promote(empty, _new_trial(empty)) is None
+
+    def test_promote_reads_without_writing(self) -> None:
+        pruner = self.make_pruner()
+        view = make_history(MIN, with_special_values=True)
+        trial = _new_trial(view)
+        before = count_rows(view._storage)
+        pruner.promote(view, trial)
+        assert count_rows(view._storage) == before
+
+    def test_multi_objective_study_runs_to_the_budget(self) -> None:
+        def objective(trial: Trial) -> tuple[float, float]:
+            level = float((trial.number * 7) % 11)
+            for step in range(N_STEPS):
+                trial.report([_curve(level, step), -_curve(10.0 - level, step)], step)
+                if trial.should_prune():
+                    raise TrialPruned()
+            return _curve(level, N_STEPS - 1), -_curve(10.0 - level, N_STEPS - 1)
+
+        study = dltune.create_study(
+            directions=["minimize", "maximize"], pruner=self.make_multi_objective_pruner()
+        )
+        study.optimize(objective, n_trials=12, catch=())
+        states = {t.state for t in study.trials}
+        assert len(study.trials) == 12
+        assert states <= {TrialState.COMPLETE, TrialState.PRUNED}
+        assert TrialState.COMPLETE in states

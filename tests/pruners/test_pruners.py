@@ -40,6 +40,17 @@ class TestEagerMedianPruner(PrunerConformance):
     def make_pruner(self) -> BasePruner:
         return MedianPruner(n_startup_trials=0)
 
+    def make_multi_objective_pruner(self) -> BasePruner:
+        return MedianPruner(n_startup_trials=0, objective="rank")
+
+
+class TestMedianPrunerOnTheSecondObjective(PrunerConformance):
+    def make_pruner(self) -> BasePruner:
+        return MedianPruner(n_startup_trials=0)
+
+    def make_multi_objective_pruner(self) -> BasePruner:
+        return MedianPruner(n_startup_trials=0, objective=1)
+
 
 class TestPercentilePruner(PrunerConformance):
     def make_pruner(self) -> BasePruner:
@@ -215,15 +226,6 @@ def test_nop_never_prunes() -> None:
     assert peers.decisions(NopPruner(), [1e9, math.nan, math.inf]) == [False] * 3
 
 
-def test_multi_objective_study_is_refused() -> None:
-    storage = InMemoryStorage()
-    study_id = storage.create_new_study([StudyDirection.MINIMIZE] * 2, "multi")
-    trial = storage.create_new_trial(study_id)
-    storage.set_trial_intermediate_value(trial.trial_id, 0, 1.0)
-    with pytest.raises(NotImplementedError, match=r"single-objective studies only"):
-        MedianPruner().prune(StudyView(storage, study_id), storage.get_trial(trial.trial_id))
-
-
 def test_median_prunes_in_a_study() -> None:
     def objective(trial: Trial) -> float:
         level = 10.0 if trial.number >= 5 and trial.number % 2 else float(trial.number % 5)
@@ -260,6 +262,9 @@ def test_median_prunes_in_a_study() -> None:
         ({"interval_steps": 0}, ValueError, r"interval_steps=0 must be >= 1"),
         ({"interval_steps": False}, TypeError, r"interval_steps=False must be an int"),
         ({"n_min_trials": 0}, ValueError, r"n_min_trials=0 must be >= 1"),
+        ({"objective": "pareto"}, ValueError, r"objective='pareto' is not valid; use an objec"),
+        ({"objective": -1}, ValueError, r"objective=-1 is not valid; use an objective index"),
+        ({"objective": [0]}, TypeError, r"objective=\[0\] must be an int or a str"),
     ],
 )
 def test_percentile_validation(kwargs: dict[str, Any], error: type[Exception], match: str) -> None:
@@ -274,6 +279,7 @@ def test_percentile_validation(kwargs: dict[str, Any], error: type[Exception], m
         ({"n_warmup_steps": "3"}, TypeError, r"n_warmup_steps='3' must be an int"),
         ({"interval_steps": -1}, ValueError, r"interval_steps=-1 must be >= 1"),
         ({"n_min_trials": 0}, ValueError, r"n_min_trials=0 must be >= 1"),
+        ({"objective": "Rank"}, ValueError, r"objective='Rank' is not valid"),
     ],
 )
 def test_median_validation(kwargs: dict[str, Any], error: type[Exception], match: str) -> None:
