@@ -36,6 +36,7 @@ from dltune.trial import TrialState
 if TYPE_CHECKING:
     from dltune import config as config
     from dltune import execution as execution
+    from dltune import presets as presets
     from dltune import pruners as pruners
     from dltune import samplers as samplers
     from dltune import space as space
@@ -64,6 +65,7 @@ __all__ = [
     "get_all_study_names",
     "list_studies",
     "load_study",
+    "presets",
     "pruners",
     "samplers",
     "space",
@@ -73,6 +75,7 @@ __all__ = [
 _SUBMODULES = {
     "config",
     "execution",
+    "presets",
     "pruners",
     "samplers",
     "space",

@@ -105,3 +105,23 @@ def trial_rng(seed: int, number: int, name: str = "") -> np.random.Generator:
     first.
     """
     return np.random.default_rng([seed, number, zlib.crc32(name.encode())])
+
+
+def rung_points(multi_fidelity: bool, min_points_in_rung: int | None, default: int) -> int | None:
+    """Check a sampler's multi-fidelity arguments; the ``rung_points`` for ``collect``.
+
+    Example:
+        >>> rung_points(True, None, 10), rung_points(False, None, 10), rung_points(True, 4, 10)
+        (10, None, 4)
+    """
+    if not isinstance(multi_fidelity, bool):
+        raise TypeError(f"multi_fidelity={multi_fidelity!r} must be True or False")
+    if min_points_in_rung is not None and (
+        isinstance(min_points_in_rung, bool)
+        or not isinstance(min_points_in_rung, int)
+        or min_points_in_rung < 1
+    ):
+        raise ValueError(f"min_points_in_rung={min_points_in_rung!r} must be an int >= 1 or None")
+    if not multi_fidelity:
+        return None
+    return max(1, default) if min_points_in_rung is None else min_points_in_rung

@@ -13,6 +13,7 @@ from scipy.stats import qmc
 
 from dltune.samplers._base import BaseSampler
 from dltune.samplers._base import check_seed
+from dltune.samplers._base import rung_points
 from dltune.samplers._base import trial_rng
 from dltune.samplers._gp_acq import AcqSpace
 from dltune.samplers._gp_acq import maximize_log_ei
@@ -102,6 +103,11 @@ class GPSampler(BaseSampler):
         n_candidates: Quasi-random points scored before the gradient search (plus as many
             perturbations of the best points).
         n_restarts: How many of the best candidates start the gradient search.
+        multi_fidelity: Fit on the values of the highest step (rung) that at least
+            ``min_points_in_rung`` trials reached, not on final values (BOHB-style, with a
+            successive-halving or Hyperband pruner: :func:`dltune.presets.bohb`).
+        min_points_in_rung: Trials a rung needs before the model fits on it (default
+            ``n_startup_trials``).
 
     Raises:
         TypeError: If an argument has the wrong type.
@@ -124,8 +130,11 @@ class GPSampler(BaseSampler):
         independent_sampler: BaseSampler | None = None,
         n_candidates: int = 2048,
         n_restarts: int = 10,
+        multi_fidelity: bool = False,
+        min_points_in_rung: int | None = None,
     ) -> None:
         self._seed = check_seed(seed)
+        self._rung_points = rung_points(multi_fidelity, min_points_in_rung, n_startup_trials)
         self._n_startup_trials = _check_int("n_startup_trials", n_startup_trials, 0)
         if independent_sampler is not None and not isinstance(independent_sampler, BaseSampler):
             raise TypeError(
@@ -150,7 +159,14 @@ class GPSampler(BaseSampler):
         if not search_space:
             return {}
         trials = study.get_trials()
-        history = collect(study, search_space, self._cache, current=trial, trials=trials)
+        history = collect(
+            study,
+            search_space,
+            self._cache,
+            current=trial,
+            trials=trials,
+            rung_points=self._rung_points,
+        )
         x, y = self._training_data(study, trial, history)
         if len(history.trials) < self._n_startup_trials or len(y) == 0:
             unit = self._startup_point(trial, history)

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from dltune.storage._base import RESUME_OF_KEY
 from dltune.storage._base import STOPPED_BY_KEY
 from dltune.trial import StudyDirection
 from dltune.trial import TrialState
@@ -47,6 +48,7 @@ __all__ = [
     "is_bad",
     "order_key",
     "point_key",
+    "top_rung",
 ]
 
 #: FAIL reasons that say nothing about the parameters: the trial is ignored, not learned as bad.
@@ -247,6 +249,8 @@ class History:
             already have every parameter of ``space``.
         seen: Keys (:func:`point_key` of internal values) of every trial with the whole space,
             whatever its state: a sampler avoids proposing these again.
+        rung: The step whose values score the trials (multi-fidelity), or ``None`` when
+            trials are scored by their final value.
     """
 
     space: dict[str, BaseDistribution]
@@ -257,6 +261,7 @@ class History:
     is_bad: np.ndarray
     pending: np.ndarray
     seen: frozenset[tuple[float, ...]]
+    rung: int | None = None
 
     @property
     def n_complete(self) -> int:
@@ -288,6 +293,63 @@ def objective_sign(view: StudyView, objective: int = 0) -> float:
     return 1.0 if view.directions[objective] == StudyDirection.MINIMIZE else -1.0
 
 
+def _continued(trials: Iterable[FrozenTrial]) -> set[int]:
+    """Numbers of paused trials that another trial continues (``resume_of``): the continuation
+    re-reported their values, so a history counts the lineage once, through it."""
+    out: set[int] = set()
+    for trial in trials:
+        number = trial.system_attrs.get(RESUME_OF_KEY)
+        if number is not None:
+            out.add(int(number))
+    return out
+
+
+def top_rung(trials: Sequence[FrozenTrial], min_points: int) -> int | None:
+    """The highest step at which at least ``min_points`` trials reported a finite value.
+
+    This is the budget a multi-fidelity sampler fits its model on (BOHB, Falkner et al. 2018):
+    the largest one with enough results. Running trials count (a trial a successive-halving
+    pruner promoted is still running, and is the best of its rung); bad trials and paused
+    trials that another continues do not. ``None`` if no step has enough.
+
+    Example:
+        >>> from dltune.trial import FrozenTrial, TrialState
+        >>> curves = [{1: 0.5, 3: 0.7}, {1: 0.4, 3: 0.6}, {1: 0.2}]
+        >>> trials = [
+        ...     FrozenTrial(i, i, TrialState.PRUNED, intermediate_values=c)
+        ...     for i, c in enumerate(curves)
+        ... ]
+        >>> top_rung(trials, 2), top_rung(trials, 3), top_rung(trials, 4)
+        (3, 1, None)
+    """
+    continued = _continued(trials)
+    counts: dict[int, int] = {}
+    for trial in trials:
+        if trial.state is TrialState.WAITING or trial.number in continued or is_bad(trial):
+            continue
+        for step, value in trial.intermediate_values.items():
+            if math.isfinite(value):
+                counts[step] = counts.get(step, 0) + 1
+    rungs = [step for step, count in counts.items() if count >= min_points]
+    return max(rungs) if rungs else None
+
+
+def _at_rung(trial: FrozenTrial, sign: float, step: int) -> _Summary | None:
+    """A trial's summary when the model is fitted on ``step``'s values: trials that reported a
+    finite value there are 'complete' with that value; others rank as pruned or bad."""
+    value = trial.intermediate_values.get(step)
+    if value is not None and math.isfinite(value) and not is_bad(trial):
+        key = (_GROUP_COMPLETE, 0.0, sign * value, trial.number)
+        return key, True, False, sign * value
+    if trial.state is TrialState.RUNNING or not is_counted(trial):
+        return None
+    if is_bad(trial):
+        return (_GROUP_BAD, 0.0, 0.0, trial.number), False, True, math.nan
+    reached = float(trial.last_step if trial.last_step is not None else -1)
+    key = (_GROUP_PRUNED, -reached, sign * _last_finite(trial), trial.number)
+    return key, False, False, math.nan
+
+
 def collect(
     view: StudyView,
     space: dict[str, BaseDistribution],
@@ -296,6 +358,7 @@ def collect(
     current: FrozenTrial | None = None,
     trials: Sequence[FrozenTrial] | None = None,
     objective: int = 0,
+    rung_points: int | None = None,
 ) -> History:
     """Read the study's history over ``space``.
 
@@ -307,9 +370,17 @@ def collect(
         current: The trial asking, left out of the pending points.
         trials: The study's trials if the caller has read them already.
         objective: Which objective scores complete trials (multi-objective studies).
+        rung_points: Multi-fidelity: score trials by their value at :func:`top_rung` with
+            this many points (running trials that reached it included), not by their final
+            value. ``None`` (or no such step yet) scores by final values.
     """
     all_trials = view.get_trials() if trials is None else trials
     sign = objective_sign(view, objective)
+    rung = None
+    if rung_points is not None and not view.is_multi_objective:
+        rung = top_rung(all_trials, rung_points)
+    if rung is not None:
+        return _collect_at_rung(all_trials, space, cache, sign, rung, current)
     space_id = _space_id(space)
     rows: list[tuple[tuple[int, float, float, int], FrozenTrial, np.ndarray, _Summary]] = []
     running: list[np.ndarray] = []
@@ -343,4 +414,48 @@ def collect(
         is_bad=bad,
         pending=np.stack(running) if running else np.empty((0, d)),
         seen=frozenset(seen),
+    )
+
+
+def _collect_at_rung(
+    all_trials: Sequence[FrozenTrial],
+    space: dict[str, BaseDistribution],
+    cache: UnitCache,
+    sign: float,
+    rung: int,
+    current: FrozenTrial | None,
+) -> History:
+    """:func:`collect` with every trial scored at step ``rung`` (see :func:`_at_rung`)."""
+    space_id = _space_id(space)
+    continued = _continued(all_trials)
+    rows: list[tuple[tuple[int, float, float, int], FrozenTrial, np.ndarray, _Summary]] = []
+    running: list[np.ndarray] = []
+    seen: set[tuple[float, ...]] = set()
+    for trial in all_trials:
+        point = cache.point(trial, space, space_id)
+        if point is None:
+            continue
+        seen.add(point[1])
+        if trial.state is TrialState.WAITING or trial.number in continued:
+            continue
+        if current is not None and trial.trial_id == current.trial_id:
+            continue
+        summary = _at_rung(trial, sign, rung)
+        if summary is None:
+            if trial.state is TrialState.RUNNING:
+                running.append(point[0])
+            continue
+        rows.append((summary[0], trial, point[0], summary))
+    rows.sort(key=_first)
+    d = len(space)
+    return History(
+        space=dict(space),
+        trials=[row[1] for row in rows],
+        x=np.stack([row[2] for row in rows]) if rows else np.empty((0, d)),
+        score=np.array([row[3][3] for row in rows], dtype=float),
+        is_complete=np.array([row[3][1] for row in rows], dtype=bool),
+        is_bad=np.array([row[3][2] for row in rows], dtype=bool),
+        pending=np.stack(running) if running else np.empty((0, d)),
+        seen=frozenset(seen),
+        rung=rung,
     )

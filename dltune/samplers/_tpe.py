@@ -12,6 +12,7 @@ import numpy as np
 
 from dltune.samplers._base import BaseSampler
 from dltune.samplers._base import check_seed
+from dltune.samplers._base import rung_points
 from dltune.samplers._base import trial_rng
 from dltune.samplers._history import History
 from dltune.samplers._history import UnitCache
@@ -70,6 +71,12 @@ class TPESampler(BaseSampler):
         constant_liar: Treat running trials as bad.
         prior_weight: Weight of the flat prior component, relative to one trial.
         learn_from_bad: Rank diverged and failed trials as the worst, instead of ignoring them.
+        multi_fidelity: Fit on the values of the highest step (rung) that at least
+            ``min_points_in_rung`` trials reached, running ones included, not on final values
+            (BOHB-style; pair it with a successive-halving or Hyperband pruner, as
+            :func:`dltune.presets.bohb` does).
+        min_points_in_rung: Trials a rung needs before the model fits on it (default
+            ``n_startup_trials``).
 
     Raises:
         ValueError: If a count is below 1 (``n_startup_trials`` below 0), ``gamma`` is not in
@@ -95,8 +102,11 @@ class TPESampler(BaseSampler):
         constant_liar: bool = True,
         prior_weight: float = 1.0,
         learn_from_bad: bool = True,
+        multi_fidelity: bool = False,
+        min_points_in_rung: int | None = None,
     ) -> None:
         self._seed = check_seed(seed)
+        self._rung_points = rung_points(multi_fidelity, min_points_in_rung, n_startup_trials)
         _check_int("n_startup_trials", n_startup_trials, 0)
         _check_int("n_ei_candidates", n_ei_candidates, 1)
         _check_number("gamma", gamma)
@@ -160,7 +170,12 @@ class TPESampler(BaseSampler):
         if not search_space:
             return {}
         history = collect(
-            study, search_space, self._cache, current=trial, trials=self._trials(study, trial)
+            study,
+            search_space,
+            self._cache,
+            current=trial,
+            trials=self._trials(study, trial),
+            rung_points=self._rung_points,
         )
         unit = self._propose(study, history, trial_rng(self._seed, trial.number, "tpe"))
         if unit is None:
@@ -177,7 +192,12 @@ class TPESampler(BaseSampler):
             return distribution.to_external(distribution.from_unit(0.5))
         space = {name: distribution}
         history = collect(
-            study, space, self._cache, current=trial, trials=self._trials(study, trial)
+            study,
+            space,
+            self._cache,
+            current=trial,
+            trials=self._trials(study, trial),
+            rung_points=self._rung_points,
         )
         if len(history.trials) >= max(self._n_startup, 1):
             unit = self._propose(
