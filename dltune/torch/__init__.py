@@ -31,6 +31,14 @@ from dltune.torch._objective import SEED_KEY  # noqa: E402
 from dltune.torch._objective import TorchObjective  # noqa: E402
 from dltune.torch._objective import checkpoint_path  # noqa: E402
 from dltune.torch._objective import study_folder  # noqa: E402
+from dltune.torch._pbt import PBT  # noqa: E402
+from dltune.torch._pbt import PBT_KEY  # noqa: E402
+from dltune.torch._pbt import SCHEDULE_KEY  # noqa: E402
+from dltune.torch._pbt_replay import replay_schedule  # noqa: E402
+from dltune.torch._pbt_replay import schedule_from_json  # noqa: E402
+from dltune.torch._pbt_replay import schedule_to_json  # noqa: E402
+from dltune.torch._pbt_result import PBTResult  # noqa: E402
+from dltune.torch._pbt_result import PBTSegment  # noqa: E402
 from dltune.torch._retrain import RETRAIN_KEY  # noqa: E402
 from dltune.torch._retrain import CandidateResult  # noqa: E402
 from dltune.torch._retrain import RetrainReport  # noqa: E402
@@ -38,6 +46,7 @@ from dltune.torch._retrain import load_model  # noqa: E402
 from dltune.torch._retrain import retrain_top_k  # noqa: E402
 from dltune.torch._task import Guards  # noqa: E402
 from dltune.torch._task import Task  # noqa: E402
+from dltune.torch._trainer import MUTABLE_FIELDS  # noqa: E402
 from dltune.torch._trainer import EpochRecord  # noqa: E402
 from dltune.torch._trainer import TrainResult  # noqa: E402
 from dltune.torch._trainer import load_checkpoint  # noqa: E402
@@ -68,9 +77,13 @@ __all__ = [
     "LOSSES",
     "LR_FIND_KEY",
     "MODELS",
+    "MUTABLE_FIELDS",
     "OPTIMIZERS",
+    "PBT",
+    "PBT_KEY",
     "RETRAIN_KEY",
     "SCHEDULES",
+    "SCHEDULE_KEY",
     "SEED_KEY",
     "CandidateResult",
     "Dataset",
@@ -81,6 +94,8 @@ __all__ = [
     "HParams",
     "HParamsError",
     "LRRangeResult",
+    "PBTResult",
+    "PBTSegment",
     "RetrainReport",
     "Task",
     "TorchObjective",
@@ -96,7 +111,10 @@ __all__ = [
     "load_model",
     "lr_range_test",
     "make_activation",
+    "replay_schedule",
     "retrain_top_k",
+    "schedule_from_json",
+    "schedule_to_json",
     "study_folder",
     "train",
 ]

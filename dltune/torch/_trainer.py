@@ -40,7 +40,7 @@ from dltune.torch.models import build_model
 if TYPE_CHECKING:
     from dltune._trial import Trial
 
-__all__ = ["EpochRecord", "TrainResult", "resolve_device", "train"]
+__all__ = ["MUTABLE_FIELDS", "EpochRecord", "TrainResult", "resolve_device", "train"]
 
 _logger = logging.getLogger(__name__)
 
@@ -48,6 +48,9 @@ _logger = logging.getLogger(__name__)
 _EVAL_BATCH = 1024
 #: Bumped when the checkpoint layout changes; older files are ignored, not misread.
 _CHECKPOINT_FORMAT = 1
+#: The hyperparameters a run may change mid-training (``train(..., start_from=...)``): they live
+#: in the optimizer's parameter groups, not in the model or the schedule's shape.
+MUTABLE_FIELDS = ("lr", "momentum", "beta1", "beta2", "weight_decay")
 
 
 @dataclass(frozen=True)
@@ -294,6 +297,9 @@ def train(
     evaluate_test: bool = False,
     keep_model: bool = False,
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    start_from: str | os.PathLike[str] | None = None,
+    start_owner: Mapping[str, Any] | None = None,
+    epochs_to: int | None = None,
 ) -> TrainResult:
     """Train ``task``'s model with ``hparams``; report to ``trial`` every epoch.
 
@@ -314,6 +320,15 @@ def train(
         evaluate_test: Also measure the test split at the end.
         keep_model: Return the trained model (on the CPU) in the result.
         on_epoch: Called with each epoch's record.
+        start_from: Continue another run's checkpoint with these ``hparams`` when
+            ``checkpoint`` does not exist yet (population-based training): the weights, the
+            optimizer's and the schedule's state and the history are loaded, then the new
+            values of :data:`MUTABLE_FIELDS` (learning rate, momentum, betas, weight decay) are
+            put into the optimizer, the learning rate scaled wherever the schedule keeps it. Every
+            other hyperparameter must equal the checkpoint's. The data order and dropout start
+            afresh from ``seed``. Its epochs are not reported again to ``trial``.
+        start_owner: Who must have written ``start_from``.
+        epochs_to: Train only up to this epoch (the schedule still spans ``task.epochs``).
 
     Returns:
         The history and the final metric.
@@ -321,6 +336,9 @@ def train(
     Raises:
         TrialStopped: If the run diverged or is not learning (the reason says which and where).
         TrialPruned: If the trial's pruner stopped it.
+        ValueError: For ``epochs_to`` outside ``1..task.epochs``, ``start_from`` together with
+            ``resume_from``, or a ``start_from`` checkpoint that is missing, unreadable, of
+            another task or structure, or written by someone other than ``start_owner``.
         HParamsError: For a hyperparameter the components do not accept.
         UnknownNameError: For an unknown component name.
 
@@ -333,6 +351,14 @@ def train(
     """
     started = time.perf_counter()
     check_names(hparams)
+    end_epoch = task.epochs if epochs_to is None else epochs_to
+    if not (isinstance(end_epoch, int) and 1 <= end_epoch <= task.epochs) or end_epoch is True:
+        raise ValueError(f"epochs_to={epochs_to!r} must be an integer in 1..{task.epochs}")
+    if start_from is not None and resume_from is not None:
+        raise ValueError(
+            f"start_from={str(start_from)!r} and resume_from={str(resume_from)!r} were both "
+            "given; give one"
+        )
     if task.threads is not None:
         torch.set_num_threads(task.threads)
     device = resolve_device(task.device)
@@ -381,8 +407,14 @@ def train(
         start_loss = state["start_loss"]
         _logger.info("resuming from %s after epoch %d", path, len(history))
         break
+    inherited = False
+    if not history and start_from is not None:
+        history, start_loss = _start_from(
+            Path(start_from), start_owner, task, hparams, model, optimizer, scheduler
+        )
+        inherited = True
     resumed_from = len(history)
-    if trial is not None:
+    if trial is not None and not inherited:
         reported = trial.intermediate_values
         for record in history:  # a retry is a new trial: give its pruner the history
             if record.epoch not in reported:
@@ -396,7 +428,7 @@ def train(
     guard = _Guard(guards, data.n_classes, start_loss, _warmup_epochs(task, hparams))
     measure_grads = clip != math.inf or (guards.enabled and guards.max_grad_norm is not None)
     model.train()
-    for epoch in range(resumed_from + 1, task.epochs + 1):
+    for epoch in range(resumed_from + 1, end_epoch + 1):
         epoch_started = time.perf_counter()
         permutation = torch.randperm(n_train, generator=order).to(device)
         loss_sum = 0.0
@@ -445,7 +477,7 @@ def train(
                     "start_loss": guard.start_loss,
                 },
             )
-        if trial is not None and epoch < task.epochs and trial.should_prune():
+        if trial is not None and epoch < end_epoch and trial.should_prune():
             raise TrialPruned(
                 f"pruned at epoch {epoch} by {type(trial.study.pruner).__name__}: "
                 f"{task.metric}={_metric(task, record):.4g}"
@@ -465,6 +497,63 @@ def train(
         result.model = model.cpu()
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _start_from(
+    path: Path,
+    expected_owner: Mapping[str, Any] | None,
+    task: Task,
+    hparams: HParams,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+) -> tuple[list[EpochRecord], float | None]:
+    """Load another run's state, then apply ``hparams``' mutable fields to the optimizer."""
+    state = load_checkpoint(path) if path.exists() else None
+    if state is None:
+        raise ValueError(f"start_from={str(path)!r} is not a dltune trainer checkpoint")
+    theirs, ours = state.get("identity") or {}, _identity(task, hparams)
+    if _structure(theirs) != _structure(ours):
+        old, new = _structure(theirs).get("hparams", {}), _structure(ours)["hparams"]
+        differ = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        what = f"hyperparameters {', '.join(differ)} differ" if differ else "the task differs"
+        raise ValueError(
+            f"start_from={str(path)!r} cannot be continued with these hyperparameters: {what}; "
+            f"only {', '.join(MUTABLE_FIELDS)} may change"
+        )
+    if state.get("owner") != _plain(expected_owner):
+        raise ValueError(
+            f"start_from={str(path)!r} was written by {state.get('owner')!r}, not by "
+            f"start_owner={_plain(expected_owner)!r}"
+        )
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    # Every schedule here is the peak learning rate times a shape (LambdaLR's base_lrs, OneCycle's
+    # max/initial/min lr in the groups): scaling all of them by new/old sets the new peak and
+    # keeps the schedule's position.
+    ratio = hparams.lr / float(theirs["hparams"]["lr"])
+    for group in optimizer.param_groups:
+        for key in ("lr", "initial_lr", "max_lr", "min_lr"):
+            if key in group:
+                group[key] = float(group[key]) * ratio
+        if "momentum" in group:
+            group["momentum"] = hparams.momentum
+        if "betas" in group:
+            group["betas"] = (hparams.beta1, hparams.beta2)
+        if "weight_decay" in group:
+            group["weight_decay"] = hparams.weight_decay
+    scheduler.base_lrs = [float(lr) * ratio for lr in scheduler.base_lrs]
+    # get_last_lr() reads this (private) list; keep it in step with the groups.
+    scheduler._last_lr = [float(group["lr"]) for group in optimizer.param_groups]
+    _logger.info("starting from %s after epoch %d", path, len(state["history"]))
+    return [EpochRecord(**record) for record in state["history"]], state["start_loss"]
+
+
+def _structure(identity: Mapping[str, Any]) -> dict[str, Any]:
+    """An identity without the hyperparameters a run may change mid-training."""
+    fixed = {k: v for k, v in identity.get("hparams", {}).items() if k not in MUTABLE_FIELDS}
+    return {**identity, "hparams": fixed}
 
 
 def _identity(task: Task, hparams: HParams) -> dict[str, Any]:
