@@ -3,8 +3,9 @@
 ``all`` runs the framework benchmarks (overhead, throughput: ~10 minutes). The search-quality
 benchmarks run only when named: ``mnist1d`` (~35 min, tuning against Optuna's TPE+Hyperband),
 ``blackbox`` (BBOB functions, dltune's samplers against Optuna's, and their cost per trial),
-``divergence`` (whether learning diverged trials as bad helps) and ``samplers-mnist1d`` (the
-samplers on the trainer's mixed, conditional space).
+``divergence`` (whether learning diverged trials as bad helps), ``samplers-mnist1d`` (the
+samplers on the trainer's mixed, conditional space) and ``multifidelity`` (~80 min: pruners,
+BOHB-style and PBT against Optuna's TPE+Hyperband and TPE+SuccessiveHalving).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from benchmarks import blackbox
 from benchmarks import divergence
 from benchmarks import mnist1d
 from benchmarks import mnist1d_samplers
+from benchmarks import multifidelity
 from benchmarks import overhead
 from benchmarks import throughput
 from benchmarks._common import RESULTS_PATH
@@ -31,6 +33,7 @@ BENCHMARKS = {
     "divergence": divergence,
     "blackbox": blackbox,
     "samplers-mnist1d": mnist1d_samplers,
+    "multifidelity": multifidelity,
 }
 #: What ``all`` (the default) runs: not the long tuning benchmark (mnist1d).
 IN_ALL = ("overhead", "throughput")
