@@ -252,7 +252,7 @@ class Study:
         rivals = [
             t.number
             for t in storage.get_all_trials(self._study_id, (TrialState.RUNNING,), copy=False)
-            if t.system_attrs.get(RESUME_OF_KEY) == paused.number and t.number < frozen.number
+            if t.resume_of == paused.number and t.number < frozen.number
         ]
         if rivals:
             storage.set_trial_attr(trial_id, RESUME_OF_KEY, None, system=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import datetime
@@ -158,6 +159,15 @@ class FrozenTrial:
         return self.state.name.lower()
 
     @property
+    def resume_of(self) -> int | None:
+        """The number of the paused trial this one continues (system attribute ``resume_of``,
+        set when a pruner promoted a paused trial), or ``None``."""
+        number = self.system_attrs.get("resume_of")
+        if isinstance(number, bool) or not isinstance(number, int):
+            return None
+        return number
+
+    @property
     def last_step(self) -> int | None:
         """The highest step reported, or ``None``."""
         return max(self.intermediate_values) if self.intermediate_values else None
@@ -192,3 +202,17 @@ def check_value(value: Any) -> tuple[float | None, str | None]:
     if math.isnan(number):
         return None, "the objective returned nan"
     return number, None
+
+
+def continued_numbers(trials: Iterable[FrozenTrial]) -> set[int]:
+    """The numbers of the paused trials that some trial of ``trials`` continues.
+
+    A continuation re-reports the values of the trial it continues, so pruners and samplers
+    count such a lineage once, through the continuation.
+
+    Example:
+        >>> t1 = FrozenTrial(1, 1, TrialState.RUNNING, system_attrs={"resume_of": 0})
+        >>> continued_numbers([FrozenTrial(0, 0, TrialState.PRUNED), t1])
+        {0}
+    """
+    return {n for n in (t.resume_of for t in trials) if n is not None}

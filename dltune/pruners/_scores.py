@@ -19,7 +19,6 @@ import numpy as np
 
 from dltune.pruners._checks import objective_hint
 from dltune.storage._base import REPORTED_VALUES_KEY
-from dltune.storage._base import RESUME_OF_KEY
 from dltune.storage._base import STOPPED_BY_KEY
 from dltune.trial import StudyDirection
 from dltune.trial import TrialState
@@ -33,11 +32,9 @@ __all__ = [
     "Curve",
     "Scorer",
     "chain",
-    "continued_numbers",
     "is_guard_stopped",
     "lineages",
     "nondominated_ranks",
-    "resume_of",
     "worst_if_not_finite",
 ]
 
@@ -246,14 +243,6 @@ def nondominated_ranks(points: Sequence[Point]) -> list[int]:
 # -- lineages ------------------------------------------------------------------------------
 
 
-def resume_of(trial: FrozenTrial) -> int | None:
-    """The number of the paused trial ``trial`` continues, or ``None``."""
-    number = trial.system_attrs.get(RESUME_OF_KEY)
-    if isinstance(number, bool) or not isinstance(number, int):
-        return None
-    return number
-
-
 def is_guard_stopped(trial: FrozenTrial) -> bool:
     """Whether a divergence guard stopped ``trial`` (such a trial is never promoted)."""
     return bool(trial.system_attrs.get(STOPPED_BY_KEY))
@@ -271,11 +260,11 @@ def chain(trial: FrozenTrial, by_number: Mapping[int, FrozenTrial]) -> list[Froz
     """
     out = [trial]
     seen = {trial.number}
-    number = resume_of(trial)
+    number = trial.resume_of
     while number is not None and number not in seen and number in by_number:
         seen.add(number)
         out.append(by_number[number])
-        number = resume_of(by_number[number])
+        number = by_number[number].resume_of
     out.reverse()
     return out
 
@@ -291,8 +280,3 @@ def lineages(
     for members in groups.values():
         members.sort(key=lambda t: t.number)
     return groups
-
-
-def continued_numbers(trials: Iterable[FrozenTrial]) -> set[int]:
-    """The numbers of the trials some trial continues."""
-    return {n for n in map(resume_of, trials) if n is not None}

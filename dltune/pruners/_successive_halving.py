@@ -14,10 +14,10 @@ from dltune.pruners._scores import RUNG_STATES
 from dltune.pruners._scores import Curve
 from dltune.pruners._scores import Scorer
 from dltune.pruners._scores import chain
-from dltune.pruners._scores import continued_numbers
 from dltune.pruners._scores import is_guard_stopped
 from dltune.pruners._scores import lineages
 from dltune.trial import TrialState
+from dltune.trial import continued_numbers
 
 if TYPE_CHECKING:
     from dltune.trial import FrozenTrial

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from dltune.trial import TrialState
     from dltune.view import StudyView
 
-__all__ = ["BaseSampler"]
+__all__ = ["BaseSampler", "DelegatesIndependent"]
 
 
 class BaseSampler(abc.ABC):
@@ -78,6 +78,32 @@ class BaseSampler(abc.ABC):
         values: Sequence[float] | None,
     ) -> None:
         """Called when a trial finished, before it is stored. Does nothing by default."""
+
+
+class DelegatesIndependent(BaseSampler):
+    """A model-based sampler whose parameters outside the modelled space (and whose trial
+    hooks) go to an inner ``_independent`` sampler, as GP and CMA-ES do."""
+
+    _independent: BaseSampler
+
+    def sample_independent(
+        self, study: StudyView, trial: FrozenTrial, name: str, distribution: BaseDistribution
+    ) -> Any:
+        return self._independent.sample_independent(study, trial, name, distribution)
+
+    def before_trial(self, study: StudyView, trial: FrozenTrial) -> None:
+        """Passes the call on to the independent sampler."""
+        self._independent.before_trial(study, trial)
+
+    def after_trial(
+        self,
+        study: StudyView,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        """Passes the call on to the independent sampler."""
+        self._independent.after_trial(study, trial, state, values)
 
 
 def check_seed(seed: int | None) -> int:

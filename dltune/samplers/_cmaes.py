@@ -15,6 +15,7 @@ import numpy as np
 
 from dltune._imports import require
 from dltune.samplers._base import BaseSampler
+from dltune.samplers._base import DelegatesIndependent
 from dltune.samplers._base import check_seed
 from dltune.samplers._base import trial_rng
 from dltune.samplers._cmaes_run import NOTE_KEY
@@ -34,11 +35,8 @@ from dltune.space import FloatDistribution
 from dltune.space import IntDistribution
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from dltune.space import BaseDistribution
     from dltune.trial import FrozenTrial
-    from dltune.trial import TrialState
     from dltune.view import StudyView
 
 __all__ = ["CMAESSampler"]
@@ -66,7 +64,7 @@ class _Cache:
     fingerprint: tuple[tuple[tuple[str, BaseDistribution], ...], str] | None = None
 
 
-class CMAESSampler(BaseSampler):
+class CMAESSampler(DelegatesIndependent):
     """CMA-ES (the covariance matrix adaptation evolution strategy) with restarts and margins.
 
     It works in the unit cube of the numeric parameters every counted finished trial shares
@@ -231,25 +229,6 @@ class CMAESSampler(BaseSampler):
             name: dist.to_external(value)
             for (name, dist), value in zip(search_space.items(), internal, strict=True)
         }
-
-    def sample_independent(
-        self, study: StudyView, trial: FrozenTrial, name: str, distribution: BaseDistribution
-    ) -> Any:
-        return self._independent.sample_independent(study, trial, name, distribution)
-
-    def before_trial(self, study: StudyView, trial: FrozenTrial) -> None:
-        """Passes the call on to the independent sampler."""
-        self._independent.before_trial(study, trial)
-
-    def after_trial(
-        self,
-        study: StudyView,
-        trial: FrozenTrial,
-        state: TrialState,
-        values: Sequence[float] | None,
-    ) -> None:
-        """Passes the call on to the independent sampler."""
-        self._independent.after_trial(study, trial, state, values)
 
     # -- the space -----------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import numpy as np
 from scipy.stats import qmc
 
 from dltune.samplers._base import BaseSampler
+from dltune.samplers._base import DelegatesIndependent
 from dltune.samplers._base import check_seed
 from dltune.samplers._base import rung_points
 from dltune.samplers._base import trial_rng
@@ -72,7 +73,7 @@ def _check_int(name: str, value: object, minimum: int) -> int:
     return int(value)
 
 
-class GPSampler(BaseSampler):
+class GPSampler(DelegatesIndependent):
     """Bayesian optimisation with a Gaussian process and log expected improvement.
 
     The first ``n_startup_trials`` trials take scrambled Sobol points (the point of a trial
@@ -183,23 +184,6 @@ class GPSampler(BaseSampler):
             name: dist.to_external(dist.from_unit(float(u)))
             for (name, dist), u in zip(search_space.items(), unit, strict=True)
         }
-
-    def sample_independent(
-        self, study: StudyView, trial: FrozenTrial, name: str, distribution: BaseDistribution
-    ) -> Any:
-        return self._independent.sample_independent(study, trial, name, distribution)
-
-    def before_trial(self, study: StudyView, trial: FrozenTrial) -> None:
-        self._independent.before_trial(study, trial)
-
-    def after_trial(
-        self,
-        study: StudyView,
-        trial: FrozenTrial,
-        state: TrialState,
-        values: Any,
-    ) -> None:
-        self._independent.after_trial(study, trial, state, values)
 
     # -- start-up --------------------------------------------------------------------------
 

@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from dltune.storage._base import RESUME_OF_KEY
 from dltune.storage._base import STOPPED_BY_KEY
 from dltune.trial import StudyDirection
 from dltune.trial import TrialState
+from dltune.trial import continued_numbers
 
 if TYPE_CHECKING:
     from dltune.space import BaseDistribution
@@ -293,24 +293,16 @@ def objective_sign(view: StudyView, objective: int = 0) -> float:
     return 1.0 if view.directions[objective] == StudyDirection.MINIMIZE else -1.0
 
 
-def _continued(trials: Iterable[FrozenTrial]) -> set[int]:
-    """Numbers of paused trials that another trial continues (``resume_of``): the continuation
-    re-reported their values, so a history counts the lineage once, through it."""
-    out: set[int] = set()
-    for trial in trials:
-        number = trial.system_attrs.get(RESUME_OF_KEY)
-        if number is not None:
-            out.add(int(number))
-    return out
-
-
-def top_rung(trials: Sequence[FrozenTrial], min_points: int) -> int | None:
+def top_rung(
+    trials: Sequence[FrozenTrial], min_points: int, *, continued: set[int] | None = None
+) -> int | None:
     """The highest step at which at least ``min_points`` trials reported a finite value.
 
     This is the budget a multi-fidelity sampler fits its model on (BOHB, Falkner et al. 2018):
     the largest one with enough results. Running trials count (a trial a successive-halving
     pruner promoted is still running, and is the best of its rung); bad trials and paused
-    trials that another continues do not. ``None`` if no step has enough.
+    trials that another continues (``continued``, computed if not given) do not. ``None`` if no
+    step has enough.
 
     Example:
         >>> from dltune.trial import FrozenTrial, TrialState
@@ -322,7 +314,8 @@ def top_rung(trials: Sequence[FrozenTrial], min_points: int) -> int | None:
         >>> top_rung(trials, 2), top_rung(trials, 3), top_rung(trials, 4)
         (3, 1, None)
     """
-    continued = _continued(trials)
+    if continued is None:
+        continued = continued_numbers(trials)
     counts: dict[int, int] = {}
     for trial in trials:
         if trial.state is TrialState.WAITING or trial.number in continued or is_bad(trial):
@@ -376,11 +369,11 @@ def collect(
     """
     all_trials = view.get_trials() if trials is None else trials
     sign = objective_sign(view, objective)
-    rung = None
     if rung_points is not None and not view.is_multi_objective:
-        rung = top_rung(all_trials, rung_points)
-    if rung is not None:
-        return _collect_at_rung(all_trials, space, cache, sign, rung, current)
+        continued = continued_numbers(all_trials)
+        rung = top_rung(all_trials, rung_points, continued=continued)
+        if rung is not None:
+            return _collect_at_rung(all_trials, space, cache, sign, rung, current, continued)
     space_id = _space_id(space)
     rows: list[tuple[tuple[int, float, float, int], FrozenTrial, np.ndarray, _Summary]] = []
     running: list[np.ndarray] = []
@@ -424,10 +417,11 @@ def _collect_at_rung(
     sign: float,
     rung: int,
     current: FrozenTrial | None,
+    continued: set[int],
 ) -> History:
-    """:func:`collect` with every trial scored at step ``rung`` (see :func:`_at_rung`)."""
+    """:func:`collect` with every trial scored at step ``rung`` (see :func:`_at_rung`); the
+    paused trials in ``continued`` count through their continuations."""
     space_id = _space_id(space)
-    continued = _continued(all_trials)
     rows: list[tuple[tuple[int, float, float, int], FrozenTrial, np.ndarray, _Summary]] = []
     running: list[np.ndarray] = []
     seen: set[tuple[float, ...]] = set()

@@ -105,3 +105,33 @@ def test_multi_fidelity_arguments_are_checked(factory: type) -> None:
         factory(multi_fidelity="yes")
     with pytest.raises(ValueError, match=r"min_points_in_rung=0 must be an int >= 1 or None"):
         factory(multi_fidelity=True, min_points_in_rung=0)
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "gp"])
+def test_the_bohb_preset_searches_with_hyperband_and_a_rung_fitted_model(sampler: str) -> None:
+    from dltune.presets import bohb
+
+    def objective(trial: dltune.Trial) -> float:
+        x = trial.suggest_float("x", -3.0, 3.0)
+        for step in range(1, 10):
+            trial.report(-((x - 1.0) ** 2) - 1.0 / step, step)
+            if trial.should_prune():
+                raise dltune.TrialPruned()
+        return -((x - 1.0) ** 2)
+
+    preset = bohb(max_resource=9, sampler=sampler, seed=0, min_points_in_rung=4)
+    assert preset["sampler"]._rung_points == 4
+    study = dltune.create_study(direction="maximize", **preset)
+    study.optimize(objective, n_trials=30)
+    states = [t.state for t in study.trials]
+    assert TrialState.PRUNED in states and TrialState.COMPLETE in states
+    assert abs(study.best_params["x"] - 1.0) < 0.5
+
+
+def test_the_bohb_preset_refuses_an_unknown_sampler_and_bad_arguments() -> None:
+    from dltune.presets import bohb
+
+    with pytest.raises(ValueError, match=r"sampler='cmaes' is not one of 'tpe', 'gp'"):
+        bohb(max_resource=9, sampler="cmaes")
+    with pytest.raises(ValueError, match=r"reduction_factor=1"):
+        bohb(max_resource=9, reduction_factor=1)
