@@ -34,7 +34,9 @@ from dltune.trial import StudyDirection
 from dltune.trial import TrialState
 
 if TYPE_CHECKING:
+    from dltune import analysis as analysis
     from dltune import config as config
+    from dltune import dashboard as dashboard
     from dltune import execution as execution
     from dltune import presets as presets
     from dltune import pruners as pruners
@@ -58,8 +60,10 @@ __all__ = [
     "TrialStopped",
     "TrialState",
     "UnknownNameError",
+    "analysis",
     "config",
     "create_study",
+    "dashboard",
     "delete_study",
     "execution",
     "get_all_study_names",
@@ -73,7 +77,9 @@ __all__ = [
 ]
 
 _SUBMODULES = {
+    "analysis",
     "config",
+    "dashboard",
     "execution",
     "presets",
     "pruners",

@@ -74,7 +74,8 @@ fi
 import importlib.util
 import sys
 
-extras = ["torch", "sklearn", "pydantic", "rich", "pandas", "psycopg", "distributed", "optuna"]
+extras = ["torch", "sklearn", "pydantic", "rich", "pandas", "psycopg", "distributed", "optuna",
+          "plotly", "matplotlib", "starlette", "uvicorn"]
 found = [name for name in extras if importlib.util.find_spec(name) is not None]
 if found:
     print("installed without asking for an extra:", ", ".join(found), file=sys.stderr)
@@ -101,5 +102,25 @@ grep -qF "pip install 'dltune[torch]'" "$work/tune.txt" || {
     fail "'dltune tune' without the torch extra did not name pip install 'dltune[torch]'"
 }
 
+# The dashboard's front-end files are package data too.
+for f in index.html app.js style.css; do
+    [[ -f $site/dashboard/static/$f ]] \
+        || fail "package data dltune/dashboard/static/$f is missing from the installed package"
+done
+
+# Analysis imports on the core alone; the report and the dashboard name their extras.
+"$vpy" -I -c "import dltune.analysis, dltune.dashboard" \
+    || fail "importing dltune.analysis or dltune.dashboard needs an extra (traceback above)"
+for cmd in "report bare" "dashboard --port 0"; do
+    # shellcheck disable=SC2086  # the command's words are meant to split
+    if "$work/venv/bin/dltune" $cmd --storage "sqlite:///$work/bare.db" >"$work/cmd.txt" 2>&1; then
+        fail "'dltune $cmd' ran without its extra"
+    fi
+    grep -qE "pip install 'dltune\[(plots|dashboard)\]'" "$work/cmd.txt" || {
+        cat "$work/cmd.txt" >&2
+        fail "'dltune $cmd' without its extra did not name the pip install line"
+    }
+done
+
 echo "check_bare_install.sh: OK (import dltune, dltune --help, a SQLite study, package data," \
-    "no extras, the torch extra named where needed)" >&2
+    "no extras, the torch, plots and dashboard extras named where needed)" >&2

@@ -5,7 +5,9 @@
 #
 # Starts a throwaway PostgreSQL cluster (installing the server with apt-get when
 # it is missing and we are root), exports DLTUNE_TEST_POSTGRES_URL for the tests,
-# runs pytest from .venv and stops the cluster on exit.
+# finds Chromium for the dashboard's browser tests (installing Debian's chromium
+# the same way) and exports DLTUNE_TEST_CHROMIUM, runs pytest from .venv and
+# stops the cluster on exit.
 #
 # Environment:
 #   DLTUNE_TEST_POSTGRES_URL=URL    use this server; start none
@@ -16,6 +18,10 @@
 #                                   (default: /usr/lib/postgresql/*/bin)
 #   DLTUNE_TEST_REQUIRE_POSTGRES=1  fail, instead of skipping the PostgreSQL tests,
 #                                   when no server can be had
+#   DLTUNE_TEST_CHROMIUM=PATH       drive this Chromium in the browser tests
+#   DLTUNE_TEST_NO_CHROMIUM_INSTALL=1  never apt-get install chromium
+#   DLTUNE_TEST_REQUIRE_CHROMIUM=1  fail, instead of skipping the browser tests,
+#                                   when no Chromium can be had
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -49,6 +55,8 @@ PG_CTL=""
 PG_INITDB=""
 INSTALL_LOG=""
 SKIP_REASON=""
+CHROMIUM_LOG=""
+CHROMIUM_SKIP_REASON=""
 
 # Run a command as the server's owner: initdb and postgres refuse to run as root.
 as_pg() {
@@ -76,6 +84,9 @@ cleanup() {
     if [[ -n $INSTALL_LOG && -z $SKIP_REASON ]]; then
         rm -f "$INSTALL_LOG"
     fi
+    if [[ -n $CHROMIUM_LOG && -z $CHROMIUM_SKIP_REASON ]]; then
+        rm -f "$CHROMIUM_LOG"
+    fi
     exit "$rc"
 }
 trap cleanup EXIT
@@ -94,6 +105,91 @@ fi
 bare_rc=0
 if is_ci || [[ ${DLTUNE_TEST_BARE:-0} == 1 ]]; then
     "$ROOT/scripts/check_bare_install.sh" || bare_rc=$?
+fi
+
+# --- Chromium (the dashboard's browser tests) ---------------------------------
+# Playwright drives the system's Chromium: no browser is ever downloaded. Before
+# PostgreSQL, so that no server idles while apt-get runs.
+
+chromium_banner() {
+    local title=$1 reason=$2
+    {
+        echo
+        echo "################################################################################"
+        echo "#"
+        echo "#   $title: $reason"
+        echo "#"
+        echo "#   To run them, install Chromium (apt-get install chromium) so that"
+        echo "#   'chromium' is on PATH, or point the tests at one with"
+        echo "#   DLTUNE_TEST_CHROMIUM=/path/to/chromium"
+        echo "#"
+        echo "################################################################################"
+        echo
+    } >&2
+}
+
+# Sets CHROMIUM to a Chromium that starts, from PATH.
+find_chromium() {
+    local name
+    for name in chromium chromium-browser; do
+        if command -v "$name" >/dev/null 2>&1 && "$name" --version >/dev/null 2>&1; then
+            CHROMIUM=$(command -v "$name")
+            return 0
+        fi
+    done
+    return 1
+}
+
+install_chromium() {
+    local missing="Chromium not found on PATH (chromium, chromium-browser)"
+    local sudo=()
+    if [[ ${DLTUNE_TEST_NO_CHROMIUM_INSTALL:-0} == 1 ]]; then
+        CHROMIUM_SKIP_REASON="$missing, and DLTUNE_TEST_NO_CHROMIUM_INSTALL=1 forbids installing it"
+        return 1
+    fi
+    if ! command -v apt-get >/dev/null 2>&1; then
+        CHROMIUM_SKIP_REASON="$missing, and there is no apt-get to install it with"
+        return 1
+    fi
+    if ! is_root; then
+        # CI always tries: its runners usually grant password-less sudo.
+        if is_ci && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+            sudo=(sudo -n)
+        else
+            CHROMIUM_SKIP_REASON="$missing, and installing it needs root"
+            return 1
+        fi
+    fi
+    CHROMIUM_LOG=$(mktemp /tmp/dltune-chromium-install.XXXXXX.log)
+    log "Chromium not found; installing it with apt-get (log: $CHROMIUM_LOG)"
+    if ! {
+        ${sudo[@]+"${sudo[@]}"} apt-get -o DPkg::Lock::Timeout=300 update \
+            && ${sudo[@]+"${sudo[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get \
+                -o DPkg::Lock::Timeout=300 install -y --no-install-recommends chromium
+    } >>"$CHROMIUM_LOG" 2>&1; then
+        tail -n 20 "$CHROMIUM_LOG" >&2 || true
+        CHROMIUM_SKIP_REASON="$missing, and 'apt-get install chromium' failed (see $CHROMIUM_LOG)"
+        return 1
+    fi
+    if ! find_chromium; then
+        CHROMIUM_SKIP_REASON="$missing, even after 'apt-get install chromium' (see $CHROMIUM_LOG)"
+        return 1
+    fi
+}
+
+CHROMIUM=""
+if [[ -n ${DLTUNE_TEST_CHROMIUM:-} ]]; then
+    log "using DLTUNE_TEST_CHROMIUM=$DLTUNE_TEST_CHROMIUM from the environment"
+elif find_chromium || install_chromium; then
+    export DLTUNE_TEST_CHROMIUM=$CHROMIUM
+    log "browser tests drive $("$CHROMIUM" --version 2>/dev/null | head -n 1) at $CHROMIUM"
+else
+    export DLTUNE_TEST_CHROMIUM_SKIP_REASON=$CHROMIUM_SKIP_REASON
+    if [[ ${DLTUNE_TEST_REQUIRE_CHROMIUM:-0} == 1 ]]; then
+        chromium_banner "NO CHROMIUM, AND DLTUNE_TEST_REQUIRE_CHROMIUM=1" "$CHROMIUM_SKIP_REASON"
+        exit 1
+    fi
+    chromium_banner "BROWSER TESTS WILL BE SKIPPED" "$CHROMIUM_SKIP_REASON"
 fi
 
 # --- PostgreSQL ---------------------------------------------------------------

@@ -51,6 +51,8 @@ def test_tune_the_digits_example_end_to_end(workdir: Path) -> None:
     assert "test accuracy " in out
     assert "dltune trials digits-cnn --storage sqlite:///dltune.db" in out
     assert "dltune best digits-cnn --storage sqlite:///dltune.db" in out
+    assert "dltune report digits-cnn --storage sqlite:///dltune.db" in out
+    assert "dltune dashboard --storage sqlite:///dltune.db" in out
     model = Path("checkpoints") / study_folder("digits-cnn") / "best-model.pt"
     assert f"model checkpoint: {model} (the run with seed" in out
     assert load_model(workdir / model) is not None

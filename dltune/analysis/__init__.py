@@ -25,6 +25,8 @@ from dltune.analysis._render import save_png
 from dltune.analysis._render import to_matplotlib
 from dltune.analysis._render import to_plotly
 from dltune.analysis._render import to_plotly_dict
+from dltune.analysis._report import build_report
+from dltune.analysis._report import write_report
 from dltune.analysis._table import rows_to_csv
 from dltune.analysis._table import trial_row
 
@@ -32,6 +34,7 @@ __all__ = [
     "IMPORTANCE_METHODS",
     "ParamImportances",
     "PlotRecord",
+    "build_report",
     "importance_chart",
     "learning_curves",
     "optimization_history",
@@ -49,4 +52,5 @@ __all__ = [
     "to_plotly",
     "to_plotly_dict",
     "trial_row",
+    "write_report",
 ]

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from dltune.cli import _dashboard  # noqa: F401 - registers `dltune dashboard`
+from dltune.cli import _report  # noqa: F401 - registers `dltune report`
 from dltune.cli import _tune  # noqa: F401 - registers `dltune tune` and `dltune lr-find`
 from dltune.cli import _worker  # noqa: F401 - registers `dltune worker`
 from dltune.cli._commands import cli

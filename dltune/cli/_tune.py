@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import shlex
 import sys
 from typing import TYPE_CHECKING
 from typing import Any
@@ -238,13 +239,37 @@ def _finish(
                     highlight=False,
                 )
     q_url = mask_url(url)
+    name = shlex.quote(study.study_name)
     console.print(
-        f"\nthe summary (best trial, retrained pick): dltune best {study.study_name} "
+        f"\nthe summary (best trial, retrained pick): dltune best {name} --storage {q_url}\n"
+        f"every trial, with why it ended: dltune trials {name} --storage {q_url}\n"
+        f"the report (plots, importance, every trial; one HTML file): dltune report {name} "
         f"--storage {q_url}\n"
-        f"every trial, with why it ended: dltune trials {study.study_name} --storage {q_url}\n"
+        f"explore it in the browser: dltune dashboard --storage {q_url}\n"
         f"resume or extend: dltune tune {path} --trials N",
         highlight=False,
     )
+
+
+def _dashboard_url(url: str) -> str | None:
+    """The URL of a running dashboard serving ``url``'s storage, or ``None``."""
+    try:
+        from dltune.dashboard import find_dashboard
+    except ImportError:  # the dashboard extra (or its module) is not installed
+        return None
+    found: str | None = find_dashboard(url)
+    return found
+
+
+def _announce_dashboard(found: str | None, url: str, live: bool, console: Console) -> None:
+    """Link the running dashboard (the live panel shows it too), or say how to start one."""
+    if found is None:
+        console.print(
+            f"watch it live in the browser: dltune dashboard --storage {mask_url(url)}",
+            highlight=False,
+        )
+    elif not live:
+        console.print(f"dashboard: {found}", highlight=False)
 
 
 @cli.command()
@@ -313,7 +338,11 @@ def tune(
         study.set_system_attr(LR_FIND_KEY, {r.optimizer: r.to_json() for r in results})
         config = _narrow_lr(config, results, console)
     objective = _objective(config, task)
-    display = TuneDisplay(study, config.budget.trials, config.budget.timeout, console)
+    dashboard = _dashboard_url(url)
+    display = TuneDisplay(
+        study, config.budget.trials, config.budget.timeout, console, dashboard_url=dashboard
+    )
+    _announce_dashboard(dashboard, url, display.live, console)
     try:
         with display:
             study.optimize(

@@ -66,9 +66,7 @@ def test_plot_records_are_json_ready_and_every_one_renders() -> None:
         assert set(figure) >= {"data", "layout"}, record.kind
 
 
-def test_plot_records_of_a_multi_objective_study_has_a_history_per_objective_and_a_front() -> (
-    None
-):
+def test_plot_records_of_two_objectives_has_two_histories_and_a_front() -> None:
     study = dltune.create_study(directions=["minimize", "maximize"], seed=0)
     study.optimize(lambda t: (t.suggest_float("x", 0, 1), t.suggest_float("y", 0, 1)), n_trials=8)
     kinds = [r.kind for r in plot_records(study)]

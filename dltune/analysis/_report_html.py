@@ -1,0 +1,400 @@
+"""The report's sections as HTML text: summary, best configuration, retraining, importance.
+
+Every value that comes from the study (names, parameters, reasons, attributes) passes through
+:func:`esc`; the report never trusts what a trial stored.
+"""
+
+from __future__ import annotations
+
+import datetime
+import html
+import json
+import math
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from dltune.analysis._importance_result import ParamImportances
+from dltune.trial import FrozenTrial
+from dltune.trial import StudyDirection
+from dltune.trial import TrialState
+
+__all__ = [
+    "OUTCOME_ORDER",
+    "best_section",
+    "best_trial",
+    "esc",
+    "fmt_number",
+    "fmt_param",
+    "fmt_seconds",
+    "fmt_when",
+    "importance_section",
+    "pareto_trials",
+    "retrain_section",
+    "summary_section",
+]
+
+#: The outcomes the summary counts, in display order.
+OUTCOME_ORDER = ("complete", "pruned", "diverged", "not_learning", "fail", "running", "waiting")
+METHOD_NAMES = {"ped_anova": "PED-ANOVA", "fanova": "fANOVA (random forest)"}
+#: Pareto trials listed in full; a larger front is cut (the Pareto plot shows all of it).
+MAX_PARETO_ROWS = 200
+
+
+def esc(value: object) -> str:
+    """``value`` as text safe inside HTML elements and quoted attributes.
+
+    Example:
+        >>> esc("<script>")
+        '&lt;script&gt;'
+    """
+    return html.escape(str(value), quote=True)
+
+
+def fmt_number(value: float | None) -> str:
+    """A value with 6 significant digits; ``-`` for ``None``.
+
+    Example:
+        >>> fmt_number(0.123456789), fmt_number(None), fmt_number(float("-inf"))
+        ('0.123457', '-', '-inf')
+    """
+    if value is None:
+        return "-"
+    return f"{value:.6g}"
+
+
+def fmt_param(value: Any) -> str:
+    """A parameter value: floats with 4 significant digits, anything else as text, escaped.
+
+    Example:
+        >>> fmt_param(0.000123456), fmt_param(64), fmt_param("<b>")
+        ('0.0001235', '64', '&lt;b&gt;')
+    """
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return esc(value)
+
+
+def fmt_seconds(seconds: float | None) -> str:
+    """``h:mm:ss``, or ``-``.
+
+    Example:
+        >>> fmt_seconds(3725.2)
+        '1:02:05'
+    """
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    whole = max(0, int(round(seconds)))
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+def fmt_when(moment: datetime.datetime | None) -> str:
+    """A local date and time to the second, or ``-``."""
+    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _facts(rows: Sequence[tuple[str, str]]) -> str:
+    """A definition list; the values are HTML already."""
+    items = "".join(f"<dt>{esc(k)}</dt><dd>{v}</dd>" for k, v in rows)
+    return f'<dl class="facts">{items}</dl>'
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: set[int]) -> str:
+    """A small table; cells are HTML already; columns in ``numeric`` align right."""
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="n">{cell}</td>' if i in numeric else f"<td>{cell}</td>"
+            for i, cell in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+# -- summary ---------------------------------------------------------------------------------
+
+
+def _sampler_facts(system_attrs: dict[str, Any]) -> list[tuple[str, str]]:
+    """What the study recorded about its sampler and pruner, if anything."""
+    rows: list[tuple[str, str]] = []
+    for key in ("sampler", "pruner"):
+        if key in system_attrs:
+            value = system_attrs[key]
+            text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+            rows.append((key, f"<code>{esc(text)}</code>"))
+    choices = system_attrs.get("sampler:auto")
+    if isinstance(choices, list) and choices:
+        picked = "; then ".join(
+            f"{c.get('sampler')} from trial {c.get('from_trial')} ({c.get('reason')})"
+            for c in choices
+            if isinstance(c, dict)
+        )
+        rows.append(("sampler (auto) chose", esc(picked)))
+    return rows
+
+
+def summary_section(
+    study_name: str,
+    directions: Sequence[StudyDirection],
+    trials: Sequence[FrozenTrial],
+    system_attrs: dict[str, Any],
+    built: datetime.datetime,
+) -> str:
+    """Name, directions, counts by outcome, wall time, workers, sampler, build date."""
+    counts = Counter(t.outcome for t in trials)
+    shown = [k for k in OUTCOME_ORDER if counts.get(k) or k in OUTCOME_ORDER[:5]]
+    shown += sorted(k for k in counts if k not in OUTCOME_ORDER)
+    outcome_text = ", ".join(f"{counts.get(k, 0)} {esc(k.replace('_', ' '))}" for k in shown)
+    starts = [t.datetime_start for t in trials if t.datetime_start is not None]
+    ends = [t.datetime_complete for t in trials if t.datetime_complete is not None]
+    first, last = (min(starts) if starts else None), (max(ends) if ends else None)
+    span = None if first is None or last is None else (last - first).total_seconds()
+    workers = {w for w in (t.system_attrs.get("worker") for t in trials) if w is not None}
+    rows = [
+        ("study", f"<code>{esc(study_name)}</code>"),
+        ("directions", esc(", ".join(d.name.lower() for d in directions))),
+        ("trials", f"{len(trials)}: {outcome_text}"),
+        (
+            "wall time",
+            f"{fmt_seconds(span)} (first start {fmt_when(first)}, last completion "
+            f"{fmt_when(last)})",
+        ),
+        ("workers", str(len(workers)) if workers else "not recorded"),
+        *_sampler_facts(system_attrs),
+        ("report built", fmt_when(built)),
+    ]
+    return f'<section id="summary"><h2>Summary</h2>{_facts(rows)}</section>'
+
+
+# -- best configuration ----------------------------------------------------------------------
+
+
+def _finished(trials: Sequence[FrozenTrial], n_objectives: int) -> list[FrozenTrial]:
+    complete = TrialState.COMPLETE
+    return [t for t in trials if t.state == complete and len(t.values or ()) == n_objectives]
+
+
+def best_trial(
+    trials: Sequence[FrozenTrial], directions: Sequence[StudyDirection]
+) -> FrozenTrial | None:
+    """The COMPLETE trial with the best first value (the earliest on ties), or ``None``."""
+    done = _finished(trials, len(directions))
+    if not done:
+        return None
+    sign = -1.0 if directions[0] == StudyDirection.MAXIMIZE else 1.0
+    return min(done, key=lambda t: (sign * (t.values or [0.0])[0], t.number))
+
+
+def pareto_trials(
+    trials: Sequence[FrozenTrial], directions: Sequence[StudyDirection]
+) -> list[FrozenTrial]:
+    """The COMPLETE trials no other trial beats in every objective, by number.
+
+    Sorted lexicographically first, a point can only be dominated by one before it, and a
+    dominated point's dominator is itself beaten by a front point: so checking each point
+    against the front found so far suffices (O(n x front), not O(n^2)).
+
+    Example:
+        >>> trials = [FrozenTrial(n, n, TrialState.COMPLETE, list(v))
+        ...           for n, v in enumerate([(1, 3), (2, 2), (3, 3), (3, 1)])]
+        >>> [t.number for t in pareto_trials(trials, [StudyDirection.MINIMIZE] * 2)]
+        [0, 1, 3]
+    """
+    done = _finished(trials, len(directions))
+    if not done:
+        return []
+    signs = np.array([-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in directions])
+    points = np.array([t.values for t in done], dtype=float) * signs
+    order = np.lexsort(points.T[::-1])
+    front: list[int] = []
+    front_points = np.empty((0, len(directions)))
+    for i in order:
+        p = points[i]
+        if len(front) and bool(
+            np.any(np.all(front_points <= p, axis=1) & np.any(front_points < p, axis=1))
+        ):
+            continue
+        front.append(int(i))
+        front_points = np.vstack([front_points, p])
+    return sorted((done[i] for i in front), key=lambda t: t.number)
+
+
+def _params_table(params: dict[str, Any]) -> str:
+    rows = [[f"<code>{esc(k)}</code>", fmt_param(v)] for k, v in params.items()]
+    return _table(("parameter", "value"), rows, set()) if rows else "<p>no parameters</p>"
+
+
+def best_section(
+    trials: Sequence[FrozenTrial], directions: Sequence[StudyDirection], retrain: Any
+) -> str:
+    """The best trial (one objective) or the Pareto set (several), then the retraining."""
+    parts = ['<section id="best"><h2>Best configuration</h2>']
+    if len(directions) == 1:
+        best = best_trial(trials, directions)
+        if best is None:
+            parts.append("<p>No trial is COMPLETE yet, so there is no best configuration.</p>")
+        else:
+            parts.append(
+                _facts(
+                    [
+                        ("trial", str(best.number)),
+                        (f"value ({directions[0].name.lower()})", fmt_number(best.value)),
+                        ("duration", fmt_seconds(best.duration_seconds)),
+                        ("worker", esc(best.system_attrs.get("worker", "not recorded"))),
+                    ]
+                )
+            )
+            parts.append(_params_table(best.params))
+    else:
+        parts.append(_pareto_table(trials, directions))
+    parts.append(retrain_section(retrain))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _pareto_table(trials: Sequence[FrozenTrial], directions: Sequence[StudyDirection]) -> str:
+    front = pareto_trials(trials, directions)
+    if not front:
+        return "<p>No trial is COMPLETE yet, so there is no Pareto set.</p>"
+    names = list(dict.fromkeys(name for t in front for name in t.params))
+    headers = [
+        "trial",
+        *(f"value {k} ({d.name.lower()})" for k, d in enumerate(directions)),
+        *names,
+    ]
+    rows = [
+        [
+            str(t.number),
+            *(fmt_number(v) for v in t.values or []),
+            *(fmt_param(t.params[n]) if n in t.params else "-" for n in names),
+        ]
+        for t in front[:MAX_PARETO_ROWS]
+    ]
+    cut = ""
+    if len(front) > MAX_PARETO_ROWS:
+        cut = (
+            f'<p class="note">The first {MAX_PARETO_ROWS} of {len(front)} trials are listed; '
+            "the Pareto plot and the trial table show all.</p>"
+        )
+    intro = (
+        f"<p>{len(front)} COMPLETE trial(s) no other trial beats in every objective "
+        "(the Pareto set):</p>"
+    )
+    return intro + _table(headers, rows, set(range(1, 1 + len(directions)))) + cut
+
+
+# -- retraining ------------------------------------------------------------------------------
+
+
+def _mean_std(values: Sequence[Any]) -> tuple[float, float, int] | None:
+    done = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    if not done:
+        return None
+    mean = sum(done) / len(done)
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in done) / len(done)), len(done)
+
+
+def _pm(stats: tuple[float, float, int] | None) -> str:
+    return "-" if stats is None else f"{stats[0]:.4f} ± {stats[1]:.4f}"
+
+
+_NOT_RETRAINED = (
+    "<p>Not retrained: the search's best value is an estimate from one run with one seed. "
+    "<code>dltune tune</code> retrains the top configurations with fresh seeds and scores them "
+    "on the test split when the config sets <code>retrain.top_k</code> above 0 (e.g. "
+    "<code>retrain: {top_k: 3, seeds: 3}</code>), or with <code>--top-k 3</code>.</p>"
+)
+
+
+def retrain_section(retrain: Any) -> str:
+    """The retrained test score of the chosen configuration (the study attribute "retrain").
+
+    Example:
+        >>> "Not retrained" in retrain_section(None)
+        True
+    """
+    parts = ["<h3>Retrained with fresh seeds</h3>"]
+    candidates = retrain.get("candidates") if isinstance(retrain, dict) else None
+    if not isinstance(candidates, list) or not candidates:
+        return parts[0] + _NOT_RETRAINED
+    chosen = retrain.get("chosen")
+    metric = esc(retrain.get("metric", "validation metric"))
+    if isinstance(chosen, int) and 0 <= chosen < len(candidates):
+        pick = candidates[chosen]
+        test = _mean_std(pick.get("test_accuracy", []))
+        seeds = pick.get("seeds", [])
+        n_done = 0 if test is None else test[2]
+        rows = [
+            ("chosen trial", esc(pick.get("trial_number"))),
+            ("test accuracy", f"<strong>{_pm(test)}</strong> over {n_done} of {len(seeds)} seeds"),
+            ("seeds", esc(", ".join(str(s) for s in seeds))),
+            (f"{metric} (validation)", _pm(_mean_std(pick.get("val", [])))),
+        ]
+        if retrain.get("model_path"):
+            rows.append(("model", f"<code>{esc(retrain['model_path'])}</code>"))
+        parts.append(_facts(rows))
+    else:
+        parts.append("<p>Every retraining run was stopped by a guard; no model was chosen.</p>")
+    rows_c = [
+        [
+            esc(c.get("trial_number")),
+            fmt_number(c.get("search_value")),
+            _pm(_mean_std(c.get("val", []))),
+            _pm(_mean_std(c.get("test_accuracy", []))),
+            f"{len([v for v in c.get('val', []) if v is not None])}/{len(c.get('val', []))}",
+            "chosen" if i == chosen else "",
+        ]
+        for i, c in enumerate(candidates)
+        if isinstance(c, dict)
+    ]
+    headers = ("trial", "search value", f"{metric} mean ± std", "test acc mean ± std", "runs", "")
+    parts.append(_table(headers, rows_c, {1, 2, 3}))
+    return "".join(parts)
+
+
+# -- importance ------------------------------------------------------------------------------
+
+
+def importance_section(
+    results: Sequence[ParamImportances], labels: Sequence[str], note: str | None
+) -> str:
+    """One table of shares per parameter, one column per objective, with the method named."""
+    parts = ['<section id="importance"><h2>Hyperparameter importance</h2>']
+    if not results:
+        parts.append(f'<p class="note">{esc(note or "Not computed.")}</p></section>')
+        return "".join(parts)
+    method = results[0].method
+    parts.append(
+        f"<p>Method: <strong>{esc(METHOD_NAMES.get(method, method))}</strong> "
+        f"(<code>{esc(method)}</code>), over {results[0].n_trials} trials. Each share is the "
+        "part of the objective's variation a parameter explains; the shares of an objective "
+        "sum to 100%.</p>"
+    )
+    names = list(results[0].importances)
+    names += [n for r in results[1:] for n in r.importances if n not in names]
+    rows = []
+    for name in names:
+        cells = [f"<code>{esc(name)}</code>"]
+        for result in results:
+            share = result.importances.get(name)
+            if share is None:
+                cells.append("-")
+                continue
+            width = max(0, min(100, round(share * 100)))
+            cells.append(f'{share:.1%} <span class="bar" style="width:{width}px"></span>')
+        rows.append(cells)
+    headers = ["parameter", *(f"share of {label}" for label in labels)]
+    parts.append(_table(headers, rows, set()))
+    for result, label in zip(results, labels, strict=True):
+        for text in result.notes:
+            prefix = f"{label}: " if len(results) > 1 else ""
+            parts.append(f'<p class="note">{esc(prefix + text)}</p>')
+    if note:
+        parts.append(f'<p class="note">{esc(note)}</p>')
+    parts.append("</section>")
+    return "".join(parts)
