@@ -4,8 +4,10 @@
 benchmarks run only when named: ``mnist1d`` (~35 min, tuning against Optuna's TPE+Hyperband),
 ``blackbox`` (BBOB functions, dltune's samplers against Optuna's, and their cost per trial),
 ``divergence`` (whether learning diverged trials as bad helps), ``samplers-mnist1d`` (the
-samplers on the trainer's mixed, conditional space) and ``multifidelity`` (~80 min: pruners,
-BOHB-style and PBT against Optuna's TPE+Hyperband and TPE+SuccessiveHalving).
+samplers on the trainer's mixed, conditional space), ``multifidelity`` (~80 min: pruners,
+BOHB-style and PBT against Optuna's TPE+Hyperband and TPE+SuccessiveHalving) and
+``analysis`` (~10 min: ``dltune report`` and the dashboard on a 10,000-trial study, against
+Optuna's own plotting).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks import analysis
 from benchmarks import blackbox
 from benchmarks import divergence
 from benchmarks import mnist1d
@@ -34,6 +37,7 @@ BENCHMARKS = {
     "blackbox": blackbox,
     "samplers-mnist1d": mnist1d_samplers,
     "multifidelity": multifidelity,
+    "analysis": analysis,
 }
 #: What ``all`` (the default) runs: not the long tuning benchmark (mnist1d).
 IN_ALL = ("overhead", "throughput")
