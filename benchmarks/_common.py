@@ -36,9 +36,9 @@ _RESULTS_HEADER = """\
 dltune and Optuna measured side by side on the same work, each section in one run of one command
 (`python -m benchmarks` for overhead and throughput; `python -m benchmarks NAME` for the longer
 ones: mnist1d (~35 min), blackbox (BBOB, ~40-80 min), divergence (~1 min), samplers-mnist1d
-(~25 min), multifidelity (~75 min); see `python -m benchmarks --help`). Each section is
-rewritten by its benchmark and names its command; ratios, ranks and targets come first, absolute
-numbers second. The machine is small and shared, so trust ratios over absolute times.
+(~25 min), multifidelity (~75 min), analysis (~5 min); see `python -m benchmarks --help`). Each
+section is rewritten by its benchmark and names its command; ratios, ranks and targets come first,
+absolute numbers second. The machine is small and shared, so trust ratios over absolute times.
 """
 
 
