@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 import time
@@ -14,6 +15,7 @@ from click.testing import Result
 
 import dltune
 from dltune.cli import cli
+from dltune.cli._report import build_error
 from dltune.cli._report import default_output
 from dltune.storage import SQLStorage
 from dltune.trial import TrialState
@@ -70,10 +72,18 @@ def test_default_output_is_named_after_the_study(
     url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    result = invoke("report", NAME, "--storage", url, "--importance", "none")
+    result = invoke("report", NAME, "--storage", url, "--importance", "NONE")
     assert result.exit_code == 0, result.output
     assert result.stdout == "cnn_v2_b-report.html\n"
     assert "importance &#x27;none&#x27;" in (tmp_path / "cnn_v2_b-report.html").read_text()
+
+
+def test_importance_choices_are_the_methods_and_none(url: str, tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    result = invoke("report", NAME, "--storage", url, "-o", str(out), "--importance", "anova")
+    assert result.exit_code == 2
+    assert "'anova' is not one of 'ped_anova', 'fanova', 'none'" in result.stderr
+    assert not out.exists()
 
 
 def test_default_output_names_are_safe_file_names() -> None:
@@ -124,6 +134,49 @@ def test_unwritable_outputs_are_refused_before_any_work(url: str, tmp_path: Path
     )
     assert result.exit_code == 2
     assert "Error: --png" in result.stderr and "is a file; name a directory" in result.stderr
+
+
+def test_png_dir_that_cannot_be_created_blames_png(url: str, tmp_path: Path) -> None:
+    afile = tmp_path / "file"
+    afile.write_text("")
+    pngs = afile / "pngs"  # passes the early check (it does not exist); mkdir fails
+    out = tmp_path / "r.html"
+    result = invoke("report", NAME, "--storage", url, "-o", str(out), "--png", str(pngs))
+    assert result.exit_code == 2
+    assert (
+        result.stderr
+        == f"Error: --png {str(pngs)!r}: cannot save the plots there: Not a directory\n"
+    )
+    assert not out.exists()
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_an_output_that_fails_on_write_names_the_output(url: str) -> None:
+    """Writable by every check made up front, yet every write fails: blame the output."""
+    result = invoke("report", NAME, "--storage", url, "-o", "/dev/full", "--importance", "none")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "Error: cannot write the report to '/dev/full': No space left on device\n"
+    )
+
+
+def test_build_errors_are_worded_by_what_failed(tmp_path: Path) -> None:
+    pngs = tmp_path / "pngs"
+    inside = OSError(errno.EACCES, "Permission denied", str(pngs / "01-history.png"))
+    assert str(build_error(inside, pngs)) == (
+        f"--png {str(pngs)!r}: cannot write {str(pngs / '01-history.png')!r}: Permission denied"
+    )
+    parent = OSError(errno.EROFS, "Read-only file system", str(tmp_path))
+    assert str(build_error(parent, pngs)).startswith(f"--png {str(pngs)!r}: cannot write")
+    other = OSError(errno.EIO, "Input/output error", "/site/plotly/plotly.min.js")
+    for png_dir in (None, pngs):  # not the PNG directory's fault, whether --png was given
+        message = str(build_error(other, png_dir))
+        assert (
+            message == "cannot build the report: Input/output error: '/site/plotly/plotly.min.js'"
+        )
+    assert str(build_error(OSError(errno.EIO, "Input/output error"), None)) == (
+        "cannot build the report: Input/output error"
+    )
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")

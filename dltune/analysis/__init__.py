@@ -8,6 +8,7 @@ share the computation.
 from __future__ import annotations
 
 from dltune.analysis._importance import IMPORTANCE_METHODS
+from dltune.analysis._importance import NO_IMPORTANCE
 from dltune.analysis._importance import param_importances
 from dltune.analysis._importance_result import ParamImportances
 from dltune.analysis._plots_params import importance_chart
@@ -32,6 +33,7 @@ from dltune.analysis._table import trial_row
 
 __all__ = [
     "IMPORTANCE_METHODS",
+    "NO_IMPORTANCE",
     "ParamImportances",
     "PlotRecord",
     "build_report",

@@ -26,9 +26,13 @@ from dltune.trial import TrialState
 if TYPE_CHECKING:
     from dltune.study import Study
 
-__all__ = ["IMPORTANCE_METHODS", "param_importances"]
+__all__ = ["IMPORTANCE_METHODS", "NO_IMPORTANCE", "param_importances"]
 
+#: The importance methods :func:`param_importances` knows, the default first.
 IMPORTANCE_METHODS = ("ped_anova", "fanova")
+#: What ``importance=`` of :func:`~dltune.analysis.plot_records` (and of the report) takes to
+#: leave importance out; not a method.
+NO_IMPORTANCE = "none"
 
 
 def param_importances(
@@ -63,7 +67,8 @@ def param_importances(
         params: Only these parameters (default: every parameter any trial used).
         seed: Seeds the fANOVA forest; PED-ANOVA is deterministic and ignores it.
         quantile: PED-ANOVA: the share of trials counted as the best (at least 5 trials while
-            the study has 10 or more).
+            the study has 10 or more); a conditional parameter uses the same share of the
+            trials that have it.
         n_trees: fANOVA: how many trees in the forest.
         max_depth: fANOVA: the trees' depth limit (``None``: unlimited).
 
@@ -219,9 +224,10 @@ def _ped_anova(
     best = "highest" if maximize else "lowest"
     notes.append(
         f"PED-ANOVA: the {n_top} trials with the {best} values against all {len(values)}; "
-        "a conditional parameter compares the best of the trials that have it with all of them"
+        f"a conditional parameter compares the best {n_top / len(values):.1%} of the trials "
+        "that have it (the same share) with all of them"
     )
-    return ped_anova_variances(columns, order, quantile)
+    return ped_anova_variances(columns, order, n_top)
 
 
 def _fanova(

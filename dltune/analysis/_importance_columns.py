@@ -72,7 +72,8 @@ def param_columns(
     """The columns of ``names`` over ``trials``, and notes on parameters left out.
 
     A parameter whose trials used distributions of different kinds (a float in some, a choice
-    in others, or log and linear scales) has no common scale and is left out with a note.
+    in others, or log and linear scales) has no common scale and is left out with a note; so
+    is one that no trial holds a distribution for (hand-made trials).
     Numeric ranges that changed between trials are merged into their union.
 
     Example:
@@ -101,6 +102,12 @@ def param_columns(
             if dist is not None and dist is not last and dist != last:
                 dists.setdefault(dist, None)
                 last = dist
+        if not dists:
+            notes.append(
+                f"parameter {name!r} left out: no trial holds its distribution, so it has no "
+                "scale to measure on"
+            )
+            continue
         column = _column(name, raw, list(dists))
         if column is None:
             kinds = sorted({_kind(d) for d in dists})
@@ -122,10 +129,6 @@ def _kind(dist: BaseDistribution) -> str:
 
 def _column(name: str, raw: list[Any], dists: list[BaseDistribution]) -> ParamColumn | None:
     present = [v is not _MISSING for v in raw]
-    if not dists:
-        # No trial holds a distribution for it (hand-made trials): nothing varies we can scale.
-        values = np.full(len(raw), np.nan)
-        return ParamColumn(name, values, None, 0, is_categorical=False)
     if all(isinstance(d, CategoricalDistribution) for d in dists):
         return _categorical_column(name, raw, present, dists)
     numeric = [d for d in dists if isinstance(d, FloatDistribution | IntDistribution)]

@@ -3,7 +3,8 @@
 Each function turns a record of ``_plots_params`` into a ``matplotlib.figure.Figure`` built
 directly (no pyplot state, so it is safe in a server and in threads). The content matches the
 plotly drawings of ``_plotly_params``: same axes, same ``absent`` position, the best objective
-values bright (yellow) whatever the direction.
+values bright (yellow) whatever the direction. User strings (parameter names, choices,
+titles) go through :func:`mpl_text`, so a ``$`` in them is drawn as written, not as mathtext.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 from dltune._imports import require
 from dltune.analysis._plots_params_scale import axis_scale
 from dltune.analysis._record import PlotRecord
+from dltune.analysis._text import mpl_text
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -41,8 +43,8 @@ def _empty(record: PlotRecord, message: str) -> Figure:
     figure = _figure(6.4, 3.0)
     ax = figure.add_subplot()
     ax.set_axis_off()
-    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes)
-    figure.suptitle(record.title)
+    ax.text(0.5, 0.5, mpl_text(message), ha="center", va="center", transform=ax.transAxes)
+    figure.suptitle(mpl_text(record.title))
     return figure
 
 
@@ -59,7 +61,7 @@ def _best_last(values: list[float], direction: str) -> np.ndarray:
 def _own_scale(ax: Axes, axis: dict[str, Any], which: str) -> None:
     """Give ``ax``'s x or y axis the parameter's scale: log, categorical labels or linear."""
     if axis["type"] == "categorical":
-        labels = axis["labels"]
+        labels = [mpl_text(label) for label in axis["labels"]]
         if which == "x":
             ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
             ax.set_xlim(-0.5, len(labels) - 0.5)
@@ -97,7 +99,7 @@ def parallel(record: PlotRecord) -> Figure:
         ax.axvline(j, color="0.35", linewidth=0.8, zorder=3)
         for value, text in zip(scale.tickvals, scale.ticktext, strict=True):
             y = (value - scale.low) / (scale.high - scale.low)
-            ax.text(j - 0.04, y, text, fontsize=7, ha="right", va="center", zorder=4)
+            ax.text(j - 0.04, y, mpl_text(text), fontsize=7, ha="right", va="center", zorder=4)
     ys = np.array(columns).T
     xs = np.broadcast_to(np.arange(len(axes), dtype=float), ys.shape)
     lines = LineCollection(
@@ -108,14 +110,14 @@ def parallel(record: PlotRecord) -> Figure:
         alpha=0.6,
     )
     ax.add_collection(lines)
-    ax.set_xticks(range(len(axes)), [a["name"] for a in axes], rotation=30, ha="right")
+    ax.set_xticks(range(len(axes)), [mpl_text(a["name"]) for a in axes], rotation=30, ha="right")
     ax.set_yticks([])
     ax.set_xlim(-0.5, len(axes) - 0.7)
     ax.set_ylim(-0.04, 1.04)
     for side in ("left", "right", "top"):
         ax.spines[side].set_visible(False)
-    figure.colorbar(lines, ax=ax, label=target["name"])
-    ax.set_title(record.title)
+    figure.colorbar(lines, ax=ax, label=mpl_text(target["name"]))
+    ax.set_title(mpl_text(record.title))
     return figure
 
 
@@ -141,12 +143,12 @@ def slices(record: PlotRecord) -> Figure:
             vmin=min(numbers), vmax=max(numbers), edgecolors="none",
         )  # fmt: skip
         _own_scale(ax, panel, "x")
-        ax.set_xlabel(panel["name"])
+        ax.set_xlabel(mpl_text(panel["name"]))
         if i % columns == 0:
-            ax.set_ylabel(data["objective"]["name"])
+            ax.set_ylabel(mpl_text(data["objective"]["name"]))
     assert dots is not None  # there is at least one panel
     figure.colorbar(dots, ax=grid, label="trial", shrink=0.8)
-    figure.suptitle(record.title)
+    figure.suptitle(mpl_text(record.title))
     return figure
 
 
@@ -182,11 +184,11 @@ def contour(record: PlotRecord) -> Figure:
     )  # fmt: skip
     _own_scale(ax, data["x"], "x")
     _own_scale(ax, data["y"], "y")
-    ax.set_xlabel(data["x"]["name"])
-    ax.set_ylabel(data["y"]["name"])
+    ax.set_xlabel(mpl_text(data["x"]["name"]))
+    ax.set_ylabel(mpl_text(data["y"]["name"]))
     ax.legend(loc="upper right", fontsize=8)
-    figure.colorbar(surface, ax=ax, label=data["objective"]["name"])
-    ax.set_title(record.title, fontsize=10)
+    figure.colorbar(surface, ax=ax, label=mpl_text(data["objective"]["name"]))
+    ax.set_title(mpl_text(record.title), fontsize=10)
     return figure
 
 
@@ -196,7 +198,7 @@ def importance(record: PlotRecord) -> Figure:
     if not data["params"]:
         return _empty(record, "No parameter to rank.")
     shares = [0.0 if s is None else s for s in data["importances"]][::-1]
-    names = data["params"][::-1]
+    names = [mpl_text(name) for name in data["params"][::-1]]
     figure = _figure(6.4, 1.2 + 0.35 * len(names))
     from matplotlib.ticker import PercentFormatter
 
@@ -206,8 +208,8 @@ def importance(record: PlotRecord) -> Figure:
     ax.set_yticks(range(len(names)), names)
     ax.set_xlim(0, max(max(shares), 1e-9) * 1.18)
     ax.xaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set_xlabel(f"importance ({data['method_label']})")
-    ax.set_title(record.title, fontsize=10)
+    ax.set_xlabel(mpl_text(f"importance ({data['method_label']})"))
+    ax.set_title(mpl_text(record.title), fontsize=10)
     return figure
 
 

@@ -2,6 +2,7 @@
 
 Each renderer builds a ``matplotlib.figure.Figure`` directly (never pyplot's global state), so
 drawing is thread-safe and leaves no open figures; matplotlib is imported inside the functions.
+User strings go through :func:`mpl_text` (a ``$`` is drawn as written, never as mathtext).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dltune.analysis._plots_search_mpl import pareto_png
 from dltune.analysis._plots_search_mpl import show_empty
 from dltune.analysis._plots_search_mpl import timeline_png
 from dltune.analysis._record import PlotRecord
+from dltune.analysis._text import mpl_text
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -62,7 +64,7 @@ def _history(record: PlotRecord) -> Figure:
                 label=f"{name} (no value)",
             )
     ax.set_xlabel("trial number")
-    ax.set_ylabel(data["label"])
+    ax.set_ylabel(mpl_text(data["label"]))
     ax.legend(fontsize=8, loc="best")
     return figure
 

@@ -3,7 +3,9 @@
 Each function turns a record of ``_plots_params`` into ``{"data": [...], "layout": {...}}`` in
 plotly's JSON figure format: the dashboard sends it to plotly.js as it is, and
 ``plotly.graph_objects.Figure(figure)`` takes it in a notebook. Colours: the best objective
-values are bright (yellow) whatever the direction.
+values are bright (yellow) whatever the direction. Every user string (parameter names,
+choices, titles) goes through :func:`plotly_text`, and none is written into a hover template;
+the one exception is a ``parcoords`` tick label, which plotly.js writes as plain text.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from dltune.analysis._plots_params_scale import axis_scale
 from dltune.analysis._record import PlotRecord
+from dltune.analysis._text import plotly_text
 
 __all__ = ["PLOTLY"]
 
@@ -23,12 +26,12 @@ _SLICE_COLUMNS = 4
 
 
 def _layout(record: PlotRecord, **extra: Any) -> dict[str, Any]:
-    return {"title": {"text": record.title}, "template": "plotly_white", **extra}
+    return {"title": {"text": plotly_text(record.title)}, "template": "plotly_white", **extra}
 
 
 def _empty(record: PlotRecord, message: str) -> _Figure:
     """A figure with no trace, saying why."""
-    note = {"text": message, "showarrow": False, "xref": "paper", "yref": "paper"}
+    note = {"text": plotly_text(message), "showarrow": False, "xref": "paper", "yref": "paper"}
     hidden = {"visible": False}
     return {
         "data": [],
@@ -45,7 +48,7 @@ def _colour(objective: dict[str, Any], values: list[float], **extra: Any) -> dic
         "colorscale": _COLORS,
         "reversescale": objective["direction"] == "minimize",
         "showscale": True,
-        "colorbar": {"title": {"text": objective["name"]}},
+        "colorbar": {"title": {"text": plotly_text(objective["name"])}},
         **extra,
     }
 
@@ -72,10 +75,11 @@ def parallel(record: PlotRecord) -> _Figure:
         scale = axis_scale(axis, axis["values"])
         dimensions.append(
             {
-                "label": axis["name"],
+                "label": plotly_text(axis["name"]),
                 "values": [scale.position(axis["values"][i]) for i in order],
                 "range": [scale.low, scale.high],
                 "tickvals": scale.tickvals,
+                # parcoords writes tick labels as plain text (no markup, no entities)
                 "ticktext": scale.ticktext,
             }
         )
@@ -98,7 +102,7 @@ def _category_axis(axis: dict[str, Any]) -> dict[str, Any]:
         return {
             "tickmode": "array",
             "tickvals": ticks,
-            "ticktext": labels,
+            "ticktext": [plotly_text(label) for label in labels],
             "range": [-0.5, len(labels) - 0.5],
         }
     return {"type": "log" if axis["log"] else "linear"}
@@ -117,11 +121,12 @@ def _slice_trace(i: int, panel: dict[str, Any], numbers: list[int]) -> dict[str,
     }
     shown = panel["x"]
     if panel["type"] == "categorical":
-        shown = [panel["labels"][code] for code in panel["x"]]
+        labels = [plotly_text(label) for label in panel["labels"]]
+        shown = [labels[code] for code in panel["x"]]
     return {
         "type": "scatter",
         "mode": "markers",
-        "name": panel["name"],
+        "name": plotly_text(panel["name"]),
         "showlegend": False,
         "x": panel["x"],
         "y": panel["y"],
@@ -129,7 +134,8 @@ def _slice_trace(i: int, panel: dict[str, Any], numbers: list[int]) -> dict[str,
         "yaxis": f"y{suffix}",
         "marker": marker,
         "customdata": [[n, s] for n, s in zip(panel["number"], shown, strict=True)],
-        "hovertemplate": f"trial %{{customdata[0]}}<br>{panel['name']}=%{{customdata[1]}}"
+        # The name comes from the trace, never formatted into the template.
+        "hovertemplate": "trial %{customdata[0]}<br>%{fullData.name}=%{customdata[1]}"
         "<br>value=%{y}<extra></extra>",
     }
 
@@ -152,14 +158,14 @@ def slices(record: PlotRecord) -> _Figure:
         layout[f"xaxis{suffix}"] = {
             "domain": x_domains[column],
             "anchor": f"y{suffix}",
-            "title": {"text": panel["name"]},
+            "title": {"text": plotly_text(panel["name"])},
             **_category_axis(panel),
         }
         yaxis: dict[str, Any] = {"domain": y_domains[row], "anchor": f"x{suffix}"}
         if i > 0:
             yaxis["matches"] = "y"
         if column == 0:
-            yaxis["title"] = {"text": data["objective"]["name"]}
+            yaxis["title"] = {"text": plotly_text(data["objective"]["name"])}
         layout[f"yaxis{suffix}"] = yaxis
         traces.append(_slice_trace(i, panel, numbers))
     return {"data": traces, "layout": layout}
@@ -202,8 +208,8 @@ def contour(record: PlotRecord) -> _Figure:
     }
     layout = _layout(
         record,
-        xaxis={"title": {"text": data["x"]["name"]}, **_category_axis(data["x"])},
-        yaxis={"title": {"text": data["y"]["name"]}, **_category_axis(data["y"])},
+        xaxis={"title": {"text": plotly_text(data["x"]["name"])}, **_category_axis(data["x"])},
+        yaxis={"title": {"text": plotly_text(data["y"]["name"])}, **_category_axis(data["y"])},
         legend={"orientation": "h", "y": -0.15},
     )
     return {"data": [surface, dots, star], "layout": layout}
@@ -219,7 +225,7 @@ def importance(record: PlotRecord) -> _Figure:
         "type": "bar",
         "orientation": "h",
         "x": shares,
-        "y": data["params"][::-1],
+        "y": [plotly_text(name) for name in data["params"][::-1]],
         "text": [f"{s:.1%}" for s in shares],
         "textposition": "auto",
         "marker": {"color": "#3b6ea8"},
@@ -228,7 +234,10 @@ def importance(record: PlotRecord) -> _Figure:
     layout = _layout(
         record,
         height=140 + 28 * len(shares),
-        xaxis={"title": {"text": f"importance ({data['method_label']})"}, "tickformat": ".0%"},
+        xaxis={
+            "title": {"text": plotly_text(f"importance ({data['method_label']})")},
+            "tickformat": ".0%",
+        },
         yaxis={"automargin": True},
     )
     return {"data": [bar], "layout": layout}

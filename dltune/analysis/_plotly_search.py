@@ -3,6 +3,7 @@
 No plotly import: the dashboard and the report send these dicts to plotly.js as JSON, and
 ``to_plotly`` wraps one in a ``plotly.graph_objects.Figure`` for notebooks. Each trace holds at
 least one point; empty groups are left out. Above ``GL_THRESHOLD`` points a trace uses WebGL.
+User strings (parameter names and values) reach plotly only through :func:`plotly_text`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dltune.analysis._plots_search_plotly import optimizers_figure
 from dltune.analysis._plots_search_plotly import pareto_figure
 from dltune.analysis._plots_search_plotly import timeline_figure
 from dltune.analysis._record import PlotRecord
+from dltune.analysis._text import plotly_text
 
 __all__ = ["PLOTLY"]
 
@@ -72,7 +74,7 @@ def _history_others(others: dict[str, list[Any]]) -> list[dict[str, Any]]:
     traces = []
     for outcome, indices in by_outcome(others["outcome"]).items():
         color = OUTCOME_COLORS.get(outcome, "#777777")
-        name = OUTCOME_NAMES.get(outcome, outcome)
+        name = plotly_text(OUTCOME_NAMES.get(outcome, outcome))
         placed = [i for i in indices if others["value"][i] is not None]
         ticks = [i for i in indices if others["value"][i] is None]
         if placed:
@@ -108,21 +110,22 @@ def _history_others(others: dict[str, list[Any]]) -> list[dict[str, Any]]:
 
 
 def _params_text(params: dict[str, Any]) -> str:
+    """The first 12 params as hover lines (escaped: names and values are the user's)."""
     shown = list(params.items())[:12]
-    text = "<br>".join(f"{name}={value!r}" for name, value in shown)
+    text = "<br>".join(f"{plotly_text(name)}={plotly_text(repr(value))}" for name, value in shown)
     return text + ("<br>..." if len(params) > len(shown) else "")
 
 
 def _curve_lines(curves: Sequence[dict[str, Any]], outcome: str) -> dict[str, Any]:
     """All curves of one outcome as one trace, separated by gaps (fast to draw)."""
+    name = plotly_text(OUTCOME_NAMES.get(outcome, outcome))
     xs: list[Any] = []
     ys: list[Any] = []
     text: list[str] = []
     for curve in curves:
         xs += [*curve["steps"], None]
         ys += [*curve["values"], None]
-        text += [f"trial {curve['number']}"] * len(curve["steps"]) + [""]
-    name = OUTCOME_NAMES.get(outcome, outcome)
+        text += [f"trial {curve['number']} ({name})"] * len(curve["steps"]) + [""]
     return {
         "type": scatter_type(len(xs)),
         "mode": "lines",
@@ -131,7 +134,7 @@ def _curve_lines(curves: Sequence[dict[str, Any]], outcome: str) -> dict[str, An
         "x": xs,
         "y": ys,
         "text": text,
-        "hovertemplate": f"%{{text}} ({name})<br>step %{{x}}<br>value %{{y:.6g}}<extra></extra>",
+        "hovertemplate": "%{text}<br>step %{x}<br>value %{y:.6g}<extra></extra>",
         "line": {"color": OUTCOME_COLORS.get(outcome, "#777777"), "width": 1},
         "opacity": 0.55 if outcome in ("pruned", "not_learning") else 0.85,
     }
@@ -148,7 +151,7 @@ def _curve_ends(curves: Sequence[dict[str, Any]], outcome: str) -> dict[str, Any
             points.append((*last[-1], curve))
     if not points:
         return None
-    name = OUTCOME_NAMES.get(outcome, outcome)
+    name = plotly_text(OUTCOME_NAMES.get(outcome, outcome))
     return {
         "type": scatter_type(len(points)),
         "mode": "markers",

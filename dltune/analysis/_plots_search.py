@@ -30,6 +30,7 @@ from dltune.analysis._record import unpack
 from dltune.trial import FrozenTrial
 from dltune.trial import StudyDirection
 from dltune.trial import TrialState
+from dltune.trial import continued_numbers
 
 if TYPE_CHECKING:
     from dltune.study import Study
@@ -56,6 +57,8 @@ def optimization_history(
     ``complete`` (epoch seconds or ``None``, to plot by time); ``best_number``; ``others``
     (the pruned, guard-stopped and failed trials: ``number``, ``outcome``, ``value`` (the
     last reported value, ``None`` if there is none or it is not finite) and ``complete``).
+    A paused trial that a later trial continues is not among ``others``: the continuation
+    carries its lineage (as in the learning curves and the optimizer comparison).
 
     Args:
         source: A study, or its trials (then pass ``directions``).
@@ -89,10 +92,13 @@ def optimization_history(
         values.append(value)
         best.append(best_value)
         complete.append(epoch(trial.datetime_complete))
+    continued = continued_numbers(trials)
     ended = sorted(
         (t for t in trials if t.state in (TrialState.PRUNED, TrialState.FAIL)),
         key=lambda t: t.number,
     )
+    n_ended = len(ended)
+    ended = [t for t in ended if t.number not in continued]
     others = {
         "number": [t.number for t in ended],
         "outcome": [t.outcome for t in ended],
@@ -111,6 +117,11 @@ def optimization_history(
         notes.append(
             "Pruned and failed trials are drawn at their last reported value, or as ticks "
             "along the bottom when they reported none."
+        )
+    if len(ended) < n_ended:
+        notes.append(
+            f"{plural(n_ended - len(ended), 'paused trial')} not drawn: the trial that "
+            "continued each carries its lineage."
         )
     title = "Optimization history" + ("" if len(dirs) == 1 else f" of objective {objective}")
     data: dict[str, Any] = {

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from dltune.analysis._record import PlotRecord
+from dltune.analysis._text import plotly_text
 from dltune.trial import FrozenTrial
 from dltune.trial import StudyDirection
 
@@ -121,11 +122,11 @@ def scatter_type(n_points: int) -> str:
 
 
 def base_layout(record: PlotRecord, x_title: str, y_title: str) -> dict[str, Any]:
-    """The layout every figure starts from: title, axis titles, legend; a message if empty."""
+    """The layout every figure starts from: title, axis titles, legend (all escaped)."""
     return {
-        "title": {"text": record.title},
-        "xaxis": {"title": {"text": x_title}},
-        "yaxis": {"title": {"text": y_title}},
+        "title": {"text": plotly_text(record.title)},
+        "xaxis": {"title": {"text": plotly_text(x_title)}},
+        "yaxis": {"title": {"text": plotly_text(y_title)}},
         "hovermode": "closest",
         "legend": {"groupclick": "togglegroup"},
         "margin": {"t": 60, "r": 20},
@@ -133,10 +134,10 @@ def base_layout(record: PlotRecord, x_title: str, y_title: str) -> dict[str, Any
 
 
 def empty_message(layout: dict[str, Any], text: str) -> None:
-    """Put ``text`` in the middle of an empty figure, so it does not look broken."""
+    """Put ``text`` (escaped) in the middle of an empty figure, so it does not look broken."""
     layout["annotations"] = [
         {
-            "text": text,
+            "text": plotly_text(text),
             "xref": "paper",
             "yref": "paper",
             "x": 0.5,

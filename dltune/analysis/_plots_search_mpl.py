@@ -2,6 +2,8 @@
 
 ``_mpl_search.MATPLOTLIB`` is the table users of these go through. Figures are made with
 ``matplotlib.figure.Figure`` (no pyplot global state); matplotlib is imported inside functions.
+User strings (titles, notes, choices, worker names) go through :func:`mpl_text`, so a ``$`` in
+them is drawn as written, never as mathtext.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dltune.analysis._plots_search_common import by_outcome
 from dltune.analysis._plots_search_common import pick
 from dltune.analysis._plots_search_plotly import CHOICE_COLORS
 from dltune.analysis._record import PlotRecord
+from dltune.analysis._text import mpl_text
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -37,11 +40,11 @@ def new_figure(record: PlotRecord, *, n_axes: int = 1, width: float = 8.0) -> Fi
     from matplotlib.figure import Figure
     from matplotlib.layout_engine import ConstrainedLayoutEngine
 
-    notes = [textwrap.fill(note, 110) for note in record.notes]
+    notes = [textwrap.fill(mpl_text(note), 110) for note in record.notes]
     n_lines = sum(note.count("\n") + 1 for note in notes)
     height = 4.6 + 0.16 * n_lines
     figure = Figure(figsize=(width, height), layout="constrained")
-    figure.suptitle(record.title)
+    figure.suptitle(mpl_text(record.title))
     if notes:
         bottom = (0.16 * n_lines + 0.1) / height
         figure.text(0.01, 0.01, "\n".join(notes), fontsize=7, va="bottom", color="#444444")
@@ -54,7 +57,9 @@ def new_figure(record: PlotRecord, *, n_axes: int = 1, width: float = 8.0) -> Fi
 
 def show_empty(ax: Axes, text: str) -> None:
     """Write ``text`` in the middle of an empty axes, so the PNG does not look broken."""
-    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=12)
+    ax.text(
+        0.5, 0.5, mpl_text(text), transform=ax.transAxes, ha="center", va="center", fontsize=12
+    )
     ax.set_xticks([])
     ax.set_yticks([])
 
@@ -69,7 +74,7 @@ def optimizers_png(record: PlotRecord) -> Figure:
         show_empty(ax, f"No trial has used {data['param']!r} yet")
         counts_ax.set_visible(False)
         return figure
-    labels = [c["choice"] for c in choices]
+    labels = [mpl_text(c["choice"]) for c in choices]
     filled = [k for k, c in enumerate(choices) if c["values"]]
     if filled:
         ax.boxplot(
@@ -91,8 +96,8 @@ def optimizers_png(record: PlotRecord) -> Figure:
         ax.legend(loc="best", fontsize=8)
     ax.set_xticks(range(len(labels)), labels)
     ax.set_xlim(-0.6, len(labels) - 0.4)
-    ax.set_xlabel(data["param"])
-    ax.set_ylabel(data["label"])
+    ax.set_xlabel(mpl_text(data["param"]))
+    ax.set_ylabel(mpl_text(data["label"]))
     bottom = [0] * len(choices)
     for outcome in choices[0]["counts"]:
         heights = [c["counts"][outcome] for c in choices]
@@ -102,7 +107,7 @@ def optimizers_png(record: PlotRecord) -> Figure:
             counts_ax.bar(range(len(labels)), heights, bottom=bottom, color=color, label=name)
             bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
     counts_ax.set_xticks(range(len(labels)), labels)
-    counts_ax.set_xlabel(data["param"])
+    counts_ax.set_xlabel(mpl_text(data["param"]))
     counts_ax.set_ylabel("trials")
     if any(bottom):
         counts_ax.legend(fontsize=8)
@@ -142,7 +147,7 @@ def timeline_png(record: PlotRecord) -> Figure:
     for worker in workers:
         share = worker["utilisation"]
         busy = "" if share is None else f", {share:.0%} busy"
-        ticks.append(f"{worker['name']}\n{worker['n_trials']} trials{busy}")
+        ticks.append(mpl_text(f"{worker['name']}\n{worker['n_trials']} trials{busy}"))
     ax.set_yticks([row[w["name"]] for w in workers], ticks, fontsize=7)
     ax.set_xlabel("seconds since the first trial started")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
@@ -166,7 +171,7 @@ def pareto_png(record: PlotRecord) -> Figure:
     step = "steps-post" if data["directions"][0] == "minimize" else "steps-pre"
     ax.plot(front["x"], front["y"], drawstyle=step, color=BEST_COLOR, linewidth=1.5)
     ax.scatter(front["x"], front["y"], s=30, color=BEST_COLOR, zorder=3, label="Pareto front")
-    ax.set_xlabel(data["x_label"])
-    ax.set_ylabel(data["y_label"])
+    ax.set_xlabel(mpl_text(data["x_label"]))
+    ax.set_ylabel(mpl_text(data["y_label"]))
     ax.legend(fontsize=8)
     return figure

@@ -23,13 +23,13 @@ from dltune.trial import continued_numbers
 if TYPE_CHECKING:
     from dltune.study import Study
 
-__all__ = ["optimizer_comparison"]
+__all__ = ["categorical_params", "optimizer_comparison"]
 
 #: The outcomes counted per choice (WAITING trials have not used a choice yet).
 COUNTED = ("complete", "pruned", "diverged", "not_learning", "fail", "running")
 
 
-def _categorical(trials: Sequence[FrozenTrial]) -> dict[str, CategoricalDistribution]:
+def categorical_params(trials: Sequence[FrozenTrial]) -> dict[str, CategoricalDistribution]:
     """Every categorical parameter of the trials (first-use order) and its first distribution."""
     found: dict[str, CategoricalDistribution] = {}
     seen: set[str] = set()
@@ -123,7 +123,7 @@ def optimizer_comparison(
     """
     trials, dirs = unpack(source, directions)
     check_objective(objective, dirs, "objective")
-    categorical = _categorical(trials)
+    categorical = categorical_params(trials)
     name = _pick_param(param, categorical)
     maximize = dirs[objective] == StudyDirection.MAXIMIZE
     groups = {repr(c): _new_group(_label(c)) for c in categorical[name].choices}

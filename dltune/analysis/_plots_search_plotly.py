@@ -1,6 +1,8 @@
 """Plotly figure dicts of the optimizer comparison, timeline and Pareto records (no plotly import).
 
-``_plotly_search.PLOTLY`` is the table users of these go through.
+``_plotly_search.PLOTLY`` is the table users of these go through. Choices, parameter names and
+worker names are the user's: they reach plotly only through :func:`plotly_text`, and the same
+escaped string serves as a category value, its tick and its trace name.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dltune.analysis._plots_search_common import empty_message
 from dltune.analysis._plots_search_common import pick
 from dltune.analysis._plots_search_common import scatter_type
 from dltune.analysis._record import PlotRecord
+from dltune.analysis._text import plotly_text
 
 __all__ = ["optimizers_figure", "pareto_figure", "timeline_figure"]
 
@@ -28,7 +31,7 @@ def optimizers_figure(record: PlotRecord) -> dict[str, Any]:
     """Box (and points) of the values per choice, its best marked; outcome counts beside."""
     data = record.data
     choices = data["choices"]
-    labels = [c["choice"] for c in choices]
+    labels = [plotly_text(c["choice"]) for c in choices]
     n_points = sum(len(c["values"]) for c in choices)
     traces: list[dict[str, Any]] = []
     for k, choice in enumerate(choices):
@@ -37,8 +40,8 @@ def optimizers_figure(record: PlotRecord) -> dict[str, Any]:
         traces.append(
             {
                 "type": "box",
-                "name": choice["choice"],
-                "x": [choice["choice"]] * len(choice["values"]),
+                "name": labels[k],
+                "x": [labels[k]] * len(choice["values"]),
                 "y": choice["values"],
                 "text": [f"trial {n}" for n in choice["numbers"]],
                 "hovertemplate": "%{text}<br>value %{y:.6g}<extra></extra>",
@@ -49,16 +52,16 @@ def optimizers_figure(record: PlotRecord) -> dict[str, Any]:
                 "showlegend": False,
             }
         )
-    best = [c for c in choices if c["best"] is not None]
+    best = [k for k, c in enumerate(choices) if c["best"] is not None]
     if best:
         traces.append(
             {
                 "type": "scatter",
                 "mode": "markers",
                 "name": "best",
-                "x": [c["choice"] for c in best],
-                "y": [c["best"] for c in best],
-                "text": [f"best: trial {c['best_number']}" for c in best],
+                "x": pick(labels, best),
+                "y": [choices[k]["best"] for k in best],
+                "text": [f"best: trial {choices[k]['best_number']}" for k in best],
                 "hovertemplate": "%{text}<br>value %{y:.6g}<extra></extra>",
                 "marker": {"color": BEST_COLOR, "symbol": "star", "size": 14},
             }
@@ -71,14 +74,14 @@ def optimizers_figure(record: PlotRecord) -> dict[str, Any]:
         traces.append(
             {
                 "type": "bar",
-                "name": OUTCOME_NAMES.get(outcome, outcome),
+                "name": plotly_text(OUTCOME_NAMES.get(outcome, outcome)),
                 "legendgroup": outcome,
                 "x": labels,
                 "y": counts,
                 "xaxis": "x2",
                 "yaxis": "y2",
                 "marker": {"color": OUTCOME_COLORS.get(outcome, "#777777")},
-                "hovertemplate": f"%{{x}}: %{{y}} {outcome}<extra></extra>",
+                "hovertemplate": "%{x}: %{y} %{fullData.name}<extra></extra>",
             }
         )
     layout = base_layout(record, data["param"], data["label"])
@@ -87,7 +90,7 @@ def optimizers_figure(record: PlotRecord) -> dict[str, Any]:
         "domain": [0.72, 1.0],
         "anchor": "y2",
         "type": "category",
-        "title": {"text": data["param"]},
+        "title": {"text": plotly_text(data["param"])},
     }
     layout["yaxis2"] = {"anchor": "x2", "title": {"text": "trials"}}
     layout["barmode"] = "stack"
@@ -97,12 +100,12 @@ def optimizers_figure(record: PlotRecord) -> dict[str, Any]:
 
 
 def _worker_ticks(data: dict[str, Any]) -> dict[str, Any]:
-    names = [w["name"] for w in data["workers"]]
+    names = [plotly_text(w["name"]) for w in data["workers"]]
     text = []
-    for worker in data["workers"]:
+    for name, worker in zip(names, data["workers"], strict=True):
         share = worker["utilisation"]
         busy = "" if share is None else f", {share:.0%} busy"
-        text.append(f"{worker['name']}<br>{worker['n_trials']} trials{busy}")
+        text.append(f"{name}<br>{worker['n_trials']} trials{busy}")
     return {
         "title": {"text": "worker"},
         "type": "category",
@@ -116,7 +119,7 @@ def _worker_ticks(data: dict[str, Any]) -> dict[str, Any]:
 
 def _timeline_bars(data: dict[str, Any], idx: list[int], outcome: str) -> dict[str, Any]:
     """One outcome's trials as horizontal bars (SVG; few trials)."""
-    name = OUTCOME_NAMES.get(outcome, outcome)
+    name = plotly_text(OUTCOME_NAMES.get(outcome, outcome))
     starts, ends = pick(data["start"], idx), pick(data["end"], idx)
     return {
         "type": "bar",
@@ -125,7 +128,7 @@ def _timeline_bars(data: dict[str, Any], idx: list[int], outcome: str) -> dict[s
         "legendgroup": outcome,
         "base": starts,
         "x": [e - s for s, e in zip(starts, ends, strict=True)],
-        "y": pick(data["worker"], idx),
+        "y": [plotly_text(worker) for worker in pick(data["worker"], idx)],
         "text": [
             f"trial {data['number'][i]} ({name})<br>{s:.1f} s to {e:.1f} s"
             for i, s, e in zip(idx, starts, ends, strict=True)
@@ -141,12 +144,12 @@ def _timeline_bars(data: dict[str, Any], idx: list[int], outcome: str) -> dict[s
 
 def _timeline_lines(data: dict[str, Any], idx: list[int], outcome: str) -> dict[str, Any]:
     """One outcome's trials as thick WebGL line pieces (many trials; bars would be slow)."""
-    name = OUTCOME_NAMES.get(outcome, outcome)
+    name = plotly_text(OUTCOME_NAMES.get(outcome, outcome))
     xs: list[float | None] = []
     ys: list[str | None] = []
     text: list[str] = []
     for i in idx:
-        worker, label = data["worker"][i], f"trial {data['number'][i]} ({name})"
+        worker, label = plotly_text(data["worker"][i]), f"trial {data['number'][i]} ({name})"
         xs += [data["start"][i], data["end"][i], None]
         ys += [worker, worker, None]
         text += [label, label, ""]
@@ -203,7 +206,9 @@ def pareto_figure(record: PlotRecord) -> dict[str, Any]:
     if front["number"]:
         text = []
         for number, params in zip(front["number"], front["params"], strict=True):
-            shown = "<br>".join(f"{k}={v!r}" for k, v in list(params.items())[:12])
+            shown = "<br>".join(
+                f"{plotly_text(k)}={plotly_text(repr(v))}" for k, v in list(params.items())[:12]
+            )
             text.append(f"trial {number}<br>{shown}")
         traces.append(
             {

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 from dltune import __version__
+from dltune.analysis._importance import IMPORTANCE_METHODS
+from dltune.analysis._importance import NO_IMPORTANCE
 from dltune.analysis._importance_result import ParamImportances
 from dltune.analysis._record import PlotRecord
 from dltune.analysis._record import objective_label
@@ -28,7 +30,6 @@ from dltune.analysis._report_assets import DRAW_SCRIPT
 from dltune.analysis._report_assets import TABLE_SCRIPT
 from dltune.analysis._report_assets import plotly_js
 from dltune.analysis._report_html import best_section
-from dltune.analysis._report_html import best_trial
 from dltune.analysis._report_html import esc
 from dltune.analysis._report_html import importance_section
 from dltune.analysis._report_html import pareto_trials
@@ -45,16 +46,20 @@ __all__ = ["build_report", "write_report"]
 
 _logger = logging.getLogger(__name__)
 
-IMPORTANCE_METHODS = ("ped_anova", "fanova", "none")
 
-
-def _check_importance(importance: Any) -> str:
+def _check_importance(importance: Any) -> str | None:
+    """The method asked for: one of IMPORTANCE_METHODS, "none", or None (the default)."""
     if importance is None:
-        return "none"
-    if not isinstance(importance, str) or importance not in IMPORTANCE_METHODS:
+        return None
+    if not isinstance(importance, str):
+        raise TypeError(
+            f"importance={importance!r} must be a method name (str), {NO_IMPORTANCE!r} or None"
+        )
+    if importance != NO_IMPORTANCE and importance not in IMPORTANCE_METHODS:
         raise ValueError(
-            f"importance={importance!r} is not a method; use 'ped_anova' (the fast default), "
-            "'fanova' (needs scikit-learn) or 'none'"
+            f"importance={importance!r} is not a method; use one of "
+            f"{[*IMPORTANCE_METHODS, NO_IMPORTANCE]!r} ({NO_IMPORTANCE!r} leaves importance "
+            "out), or None for the default method"
         )
     return importance
 
@@ -80,11 +85,12 @@ def _check_dir(png_dir: Any) -> Path | None:
 
 
 def _importances(
-    trials: Sequence[FrozenTrial], directions: Sequence[StudyDirection], method: str
+    trials: Sequence[FrozenTrial], directions: Sequence[StudyDirection], method: str | None
 ) -> tuple[list[ParamImportances], str | None]:
-    """One importance result per objective, or none and a note saying why."""
-    if method == "none":
-        return [], "Not computed (importance 'none' was asked for)."
+    """One importance result per objective (``method`` None: the default method), or none
+    and a note saying why."""
+    if method == NO_IMPORTANCE:
+        return [], f"Not computed (importance {NO_IMPORTANCE!r} was asked for)."
     complete = objective_values(trials, 0)
     if len(complete) < 2 or not param_names(complete):
         return [], "Not computed: it needs at least 2 COMPLETE trials with parameters."
@@ -93,7 +99,10 @@ def _importances(
     results = []
     for k in range(len(directions)):
         try:
-            results.append(param_importances(trials, directions, method=method, objective=k))
+            if method is None:  # the default method, whichever param_importances defines
+                results.append(param_importances(trials, directions, objective=k))
+            else:
+                results.append(param_importances(trials, directions, method=method, objective=k))
         except ValueError as exc:  # e.g. too few finite values for this objective
             _logger.warning("importance of objective %d not computed: %s", k, exc)
             return results, f"Not computed for objective {k}: {exc}"
@@ -116,7 +125,18 @@ def script_json(value: Any) -> str:
 
     Every ``<`` becomes ``\\u003c`` (JSON syntax has none outside strings, so this only touches
     strings, and JSON.parse reads them back unchanged): no ``</script>`` or ``<!--`` can end
-    or confuse the block, whatever a study name or parameter holds.
+    or confuse the block, whatever a study name or parameter holds. Nothing else is escaped:
+    the browser does not decode entities inside a script element, so ``&`` stays as it is.
+
+    Args:
+        value: JSON-ready data (dicts, lists, str, numbers, bools, ``None``); a NaN or
+            infinity becomes ``null``.
+
+    Returns:
+        The compact JSON text.
+
+    Raises:
+        TypeError: If ``value`` holds something JSON cannot represent.
 
     Example:
         >>> script_json({"name": "</script><b>"})
@@ -183,34 +203,53 @@ def _page(title: str, header: str, sections: Sequence[str], script: str) -> str:
     )
 
 
+def _best(
+    study: Study, trials: Sequence[FrozenTrial], directions: Sequence[StudyDirection]
+) -> list[FrozenTrial]:
+    """The best trial by the storage's rule (``study.best_trial``: infinities are values,
+    ties go to the earliest), or the Pareto set (the same as ``study.best_trials``)."""
+    if len(directions) > 1:
+        return pareto_trials(trials, directions)
+    try:
+        return [study.best_trial]
+    except ValueError:  # no COMPLETE trial yet
+        return []
+
+
 def build_report(
-    study: Study, *, importance: str | None = "ped_anova", png_dir: str | Path | None = None
+    study: Study, *, importance: str | None = None, png_dir: str | Path | None = None
 ) -> str:
     """The HTML report of ``study``: one self-contained page (plotly.js inlined, no network).
 
     Args:
         study: The study (open it read-only with ``SQLStorage(url, read_only=True)`` to report
             on a running one without disturbing its workers).
-        importance: ``"ped_anova"`` (fast, the default), ``"fanova"`` (needs scikit-learn) or
-            ``"none"`` to leave importance out.
+        importance: How to rank the hyperparameters, as for :func:`plot_records`: ``None``
+            (the default) uses the default method of :func:`param_importances` (PED-ANOVA,
+            fast); otherwise one of :data:`IMPORTANCE_METHODS` (``"ped_anova"``, or
+            ``"fanova"``, which needs scikit-learn), or ``"none"`` to leave importance out.
         png_dir: Also save every plot as a PNG there (matplotlib), created if missing.
 
     Returns:
-        The HTML text.
+        The HTML text. Every string from the study is escaped once, and the plots' JSON
+        blocks hold no ``<``, so no name or value can add markup or script to the page.
 
     Raises:
         ValueError: On an unknown ``importance`` or a ``png_dir`` that is a file.
-        TypeError: If ``study`` is not a study or ``png_dir`` not a path.
+        TypeError: If ``study`` is not a study, ``importance`` not a str or ``None``, or
+            ``png_dir`` not a path.
         MissingDependencyError: Without plotly (or matplotlib for ``png_dir``, scikit-learn
             for ``"fanova"``).
+        OSError: If ``png_dir`` or a PNG file in it cannot be written (the exception's
+            ``filename`` names which).
 
     Example:
         >>> import dltune
         >>> study = dltune.create_study(study_name="demo", seed=0)
         >>> study.optimize(lambda t: t.suggest_float("x", -1, 1) ** 2, n_trials=4)
         >>> page = build_report(study)
-        >>> page.startswith("<!DOCTYPE html>"), "<script src=" in page
-        (True, False)
+        >>> page.startswith("<!DOCTYPE html>"), "<script src=" in page, "PED-ANOVA" in page
+        (True, False, True)
     """
     method = _check_importance(importance)
     _check_study(study)
@@ -222,29 +261,25 @@ def build_report(
     script = plotly_js()  # fails before any work when plotly is missing
     started = time.perf_counter()
     trials, directions = study.trials, list(study.directions)
+    best = _best(study, trials, directions)
     system_attrs = study.system_attrs
     loaded = time.perf_counter()
     results, note = _importances(trials, directions, method)
     from dltune.analysis._render import plot_records
 
-    chosen: ParamImportances | str = results[0] if results else "none"
+    chosen: ParamImportances | str = results[0] if results else NO_IMPORTANCE
     records = plot_records(trials, directions, importance=chosen)
     computed = time.perf_counter()
     plots = _plots_section(records, png_path)
     drawn = time.perf_counter()
-    if len(directions) == 1:
-        best = best_trial(trials, directions)
-        best_numbers = set() if best is None else {best.number}
-    else:
-        best_numbers = {t.number for t in pareto_trials(trials, directions)}
     labels = [objective_label(directions, k) for k in range(len(results))]
     built = datetime.datetime.now()
     sections = [
         summary_section(study.study_name, directions, trials, system_attrs, built),
-        best_section(trials, directions, system_attrs.get("retrain")),
+        best_section(best, directions, system_attrs.get("retrain")),
         plots,
         importance_section(results, labels, note),
-        trial_table_section(trials, directions, best_numbers),
+        trial_table_section(trials, directions, {t.number for t in best}),
     ]
     header = (
         f"<h1>Study <code>{esc(study.study_name)}</code></h1>"
@@ -268,23 +303,35 @@ def write_report(
     study: Study,
     path: str | Path,
     *,
-    importance: str | None = "ped_anova",
+    importance: str | None = None,
     png_dir: str | Path | None = None,
 ) -> Path:
     """Build the report of ``study`` (see :func:`build_report`) and write it to ``path``.
+
+    Args:
+        study: The study.
+        path: The HTML file to write (its directory must exist); an existing file is
+            replaced.
+        importance: As for :func:`build_report`: ``None`` for the default method, a method
+            of :data:`IMPORTANCE_METHODS`, or ``"none"``.
+        png_dir: As for :func:`build_report`.
 
     Returns:
         The path written.
 
     Raises:
-        OSError: If the file cannot be written (missing directory, no permission).
+        TypeError: If ``path`` is not a path, or as :func:`build_report`.
+        ValueError: As :func:`build_report`.
+        MissingDependencyError: As :func:`build_report`.
+        OSError: If the file cannot be written (missing directory, no permission), or a PNG
+            file; the exception's ``filename`` names which.
 
     Example:
         >>> import tempfile, dltune
         >>> study = dltune.create_study(study_name="demo", seed=0)
         >>> study.optimize(lambda t: t.suggest_float("x", -1, 1) ** 2, n_trials=3)
         >>> with tempfile.TemporaryDirectory() as tmp:
-        ...     written = write_report(study, Path(tmp) / "demo.html")
+        ...     written = write_report(study, Path(tmp) / "demo.html", importance="none")
         ...     written.name, written.stat().st_size > 1_000_000
         ('demo.html', True)
     """

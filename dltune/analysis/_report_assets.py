@@ -15,6 +15,7 @@ from dltune.exceptions import MissingDependencyError
 
 __all__ = ["CSS", "DRAW_SCRIPT", "PAGE_ROWS", "TABLE_SCRIPT", "plotly_js"]
 
+#: The report's style sheet (no web fonts, no images: nothing to fetch).
 CSS = """
 :root { --fg: #1d2330; --muted: #5b6474; --line: #d9dde5; --band: #f4f6f9; --accent: #2a5db0; }
 * { box-sizing: border-box; }
@@ -50,6 +51,7 @@ dl.facts dd { margin: 0; }
 .scroll th[aria-sort="descending"]::after { content: " \\25BC"; }
 tr.o-pruned td.o, tr.o-diverged td.o, tr.o-not_learning td.o { color: #9a6700; }
 tr.o-fail td.o { color: #b3261e; }
+tr.o-paused td.o { color: var(--muted); }
 tr.o-complete td.o { color: #1a7f37; }
 tr.best td { background: #eef6ee; }
 input.filter { padding: 4px 8px; width: 320px; margin: 4px 8px 8px 0; }
@@ -194,8 +196,18 @@ def _read_plotly_js(path: str) -> str:
 def plotly_js() -> str:
     """The installed plotly package's ``plotly.min.js``, safe to place inside ``<script>``.
 
+    Read once per process (about 4.7 MB) and kept.
+
+    Returns:
+        The script's text, with any ``</script`` in it written as ``<\\/script``.
+
     Raises:
         MissingDependencyError: If plotly is not installed, or ships no ``plotly.min.js``.
+
+    Example:
+        >>> script = plotly_js()  # needs the 'plots' extra
+        >>> "plotly.js v" in script[:200], "</script" in script.lower()
+        (True, False)
     """
     plotly = require("plotly", extra="plots", feature="the HTML report")
     path = Path(str(plotly.__file__)).parent / "package_data" / "plotly.min.js"

@@ -1,7 +1,9 @@
 """The report's sections as HTML text: summary, best configuration, retraining, importance.
 
-Every value that comes from the study (names, parameters, reasons, attributes) passes through
-:func:`esc`; the report never trusts what a trial stored.
+Every value that comes from the study (names, parameters, reasons, attributes, the retraining
+metric) passes through :func:`esc` exactly once, where it is placed in the page: the helpers
+that build tables and definition lists escape their labels themselves and take their cells as
+HTML already. The report never trusts what a trial stored.
 """
 
 from __future__ import annotations
@@ -20,24 +22,30 @@ from dltune.analysis._importance_result import ParamImportances
 from dltune.trial import FrozenTrial
 from dltune.trial import StudyDirection
 from dltune.trial import TrialState
+from dltune.trial import continued_numbers
 
 __all__ = [
     "OUTCOME_ORDER",
     "best_section",
-    "best_trial",
     "esc",
     "fmt_number",
     "fmt_param",
     "fmt_seconds",
     "fmt_when",
     "importance_section",
+    "outcome_counts",
     "pareto_trials",
+    "resumed_numbers",
     "retrain_section",
     "summary_section",
 ]
 
 #: The outcomes the summary counts, in display order.
 OUTCOME_ORDER = ("complete", "pruned", "diverged", "not_learning", "fail", "running", "waiting")
+#: How the summary counts a paused trial that a later trial continued: its lineage ends with
+#: the continuation, whose outcome stands for both, so it is not counted as pruned.
+PAUSED = "paused and resumed"
+#: The importance methods' names in prose.
 METHOD_NAMES = {"ped_anova": "PED-ANOVA", "fanova": "fANOVA (random forest)"}
 #: Pareto trials listed in full; a larger front is cut (the Pareto plot shows all of it).
 MAX_PARETO_ROWS = 200
@@ -46,15 +54,28 @@ MAX_PARETO_ROWS = 200
 def esc(value: object) -> str:
     """``value`` as text safe inside HTML elements and quoted attributes.
 
+    Args:
+        value: Anything; it is turned into text with ``str`` first.
+
+    Returns:
+        The text with ``&``, ``<``, ``>`` and both quotes escaped. Apply it once: escaping
+        escaped text shows the entities to the reader.
+
     Example:
-        >>> esc("<script>")
-        '&lt;script&gt;'
+        >>> esc("<script>"), esc("a &amp; b")
+        ('&lt;script&gt;', 'a &amp;amp; b')
     """
     return html.escape(str(value), quote=True)
 
 
 def fmt_number(value: float | None) -> str:
     """A value with 6 significant digits; ``-`` for ``None``.
+
+    Args:
+        value: An objective or reported value (infinities are shown as ``inf``/``-inf``).
+
+    Returns:
+        The text, safe in HTML as it is.
 
     Example:
         >>> fmt_number(0.123456789), fmt_number(None), fmt_number(float("-inf"))
@@ -66,7 +87,13 @@ def fmt_number(value: float | None) -> str:
 
 
 def fmt_param(value: Any) -> str:
-    """A parameter value: floats with 4 significant digits, anything else as text, escaped.
+    """A parameter value as HTML: floats with 4 significant digits, anything else as text.
+
+    Args:
+        value: The value a trial took (a user's categorical choice may hold any text).
+
+    Returns:
+        The text, escaped once (numbers need no escaping).
 
     Example:
         >>> fmt_param(0.000123456), fmt_param(64), fmt_param("<b>")
@@ -78,11 +105,17 @@ def fmt_param(value: Any) -> str:
 
 
 def fmt_seconds(seconds: float | None) -> str:
-    """``h:mm:ss``, or ``-``.
+    """A duration as ``h:mm:ss``, or ``-``.
+
+    Args:
+        seconds: The duration, or ``None`` (unknown); negative durations show as ``0:00:00``.
+
+    Returns:
+        The text.
 
     Example:
-        >>> fmt_seconds(3725.2)
-        '1:02:05'
+        >>> fmt_seconds(3725.2), fmt_seconds(None)
+        ('1:02:05', '-')
     """
     if seconds is None or not math.isfinite(seconds):
         return "-"
@@ -91,18 +124,30 @@ def fmt_seconds(seconds: float | None) -> str:
 
 
 def fmt_when(moment: datetime.datetime | None) -> str:
-    """A local date and time to the second, or ``-``."""
+    """A local date and time to the second, or ``-``.
+
+    Args:
+        moment: A (naive, local) date and time, or ``None``.
+
+    Returns:
+        The text.
+
+    Example:
+        >>> fmt_when(datetime.datetime(2026, 3, 1, 12, 0, 5)), fmt_when(None)
+        ('2026-03-01 12:00:05', '-')
+    """
     return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _facts(rows: Sequence[tuple[str, str]]) -> str:
-    """A definition list; the values are HTML already."""
+    """A definition list; the terms are plain text (escaped here), the values HTML already."""
     items = "".join(f"<dt>{esc(k)}</dt><dd>{v}</dd>" for k, v in rows)
     return f'<dl class="facts">{items}</dl>'
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: set[int]) -> str:
-    """A small table; cells are HTML already; columns in ``numeric`` align right."""
+    """A small table: headers are plain text (escaped here), cells HTML already; columns in
+    ``numeric`` align right."""
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
     body = "".join(
         "<tr>"
@@ -117,6 +162,48 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: set[i
 
 
 # -- summary ---------------------------------------------------------------------------------
+
+
+def resumed_numbers(trials: Sequence[FrozenTrial]) -> set[int]:
+    """The numbers of the paused (PRUNED) trials that a later trial of ``trials`` continued.
+
+    Args:
+        trials: The study's trials.
+
+    Returns:
+        Those numbers: each such trial's lineage ends with the trial that continued it.
+
+    Example:
+        >>> paused = FrozenTrial(0, 0, TrialState.PRUNED)
+        >>> resumed = FrozenTrial(1, 1, TrialState.COMPLETE, [0.5], system_attrs={"resume_of": 0})
+        >>> resumed_numbers([paused, resumed])
+        {0}
+    """
+    continued = continued_numbers(trials)
+    return {t.number for t in trials if t.number in continued and t.state == TrialState.PRUNED}
+
+
+def outcome_counts(trials: Sequence[FrozenTrial]) -> Counter[str]:
+    """How many trials ended each way, counting a paused and resumed trial's lineage once.
+
+    A paused trial that a later trial continued is counted as :data:`PAUSED`, not as pruned:
+    the continuation carries the lineage's outcome (it re-reports the paused trial's values).
+
+    Args:
+        trials: The study's trials.
+
+    Returns:
+        Trials per :attr:`FrozenTrial.outcome` (and :data:`PAUSED`); the counts sum to
+        ``len(trials)``.
+
+    Example:
+        >>> paused = FrozenTrial(0, 0, TrialState.PRUNED)
+        >>> resumed = FrozenTrial(1, 1, TrialState.COMPLETE, [0.5], system_attrs={"resume_of": 0})
+        >>> dict(outcome_counts([paused, resumed, FrozenTrial(2, 2, TrialState.PRUNED)]))
+        {'paused and resumed': 1, 'complete': 1, 'pruned': 1}
+    """
+    resumed = resumed_numbers(trials)
+    return Counter(PAUSED if t.number in resumed else t.outcome for t in trials)
 
 
 def _sampler_facts(system_attrs: dict[str, Any]) -> list[tuple[str, str]]:
@@ -138,6 +225,21 @@ def _sampler_facts(system_attrs: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+def _outcome_text(trials: Sequence[FrozenTrial]) -> str:
+    counts = outcome_counts(trials)
+    shown = [k for k in OUTCOME_ORDER if counts.get(k) or k in OUTCOME_ORDER[:5]]
+    shown += sorted(k for k in counts if k not in (*OUTCOME_ORDER, PAUSED))
+    text = f"{len(trials)}: " + ", ".join(
+        f"{counts.get(k, 0)} {esc(k.replace('_', ' '))}" for k in shown
+    )
+    if counts.get(PAUSED):
+        text += (
+            f", {counts[PAUSED]} {PAUSED} (each continued by a later trial, which carries the "
+            "outcome, so they are not counted as pruned)"
+        )
+    return text
+
+
 def summary_section(
     study_name: str,
     directions: Sequence[StudyDirection],
@@ -145,11 +247,25 @@ def summary_section(
     system_attrs: dict[str, Any],
     built: datetime.datetime,
 ) -> str:
-    """Name, directions, counts by outcome, wall time, workers, sampler, build date."""
-    counts = Counter(t.outcome for t in trials)
-    shown = [k for k in OUTCOME_ORDER if counts.get(k) or k in OUTCOME_ORDER[:5]]
-    shown += sorted(k for k in counts if k not in OUTCOME_ORDER)
-    outcome_text = ", ".join(f"{counts.get(k, 0)} {esc(k.replace('_', ' '))}" for k in shown)
+    """The summary: name, directions, counts by outcome, wall time, workers, sampler, date.
+
+    Args:
+        study_name: The study's name (plain text; escaped here).
+        directions: The study's directions.
+        trials: All its trials.
+        system_attrs: The study's system attributes (sampler, pruner, the auto sampler's
+            choices).
+        built: When the report was built.
+
+    Returns:
+        The ``<section id="summary">`` element.
+
+    Example:
+        >>> when = datetime.datetime(2026, 3, 1, 12, 0)
+        >>> page = summary_section("a<b", [StudyDirection.MINIMIZE], [], {}, when)
+        >>> "<code>a&lt;b</code>" in page, "0: 0 complete, 0 pruned" in page
+        (True, True)
+    """
     starts = [t.datetime_start for t in trials if t.datetime_start is not None]
     ends = [t.datetime_complete for t in trials if t.datetime_complete is not None]
     first, last = (min(starts) if starts else None), (max(ends) if ends else None)
@@ -158,7 +274,7 @@ def summary_section(
     rows = [
         ("study", f"<code>{esc(study_name)}</code>"),
         ("directions", esc(", ".join(d.name.lower() for d in directions))),
-        ("trials", f"{len(trials)}: {outcome_text}"),
+        ("trials", _outcome_text(trials)),
         (
             "wall time",
             f"{fmt_seconds(span)} (first start {fmt_when(first)}, last completion "
@@ -174,45 +290,39 @@ def summary_section(
 # -- best configuration ----------------------------------------------------------------------
 
 
-def _finished(trials: Sequence[FrozenTrial], n_objectives: int) -> list[FrozenTrial]:
-    complete = TrialState.COMPLETE
-    return [t for t in trials if t.state == complete and len(t.values or ()) == n_objectives]
-
-
-def best_trial(
-    trials: Sequence[FrozenTrial], directions: Sequence[StudyDirection]
-) -> FrozenTrial | None:
-    """The COMPLETE trial with the best first value (the earliest on ties), or ``None``."""
-    done = _finished(trials, len(directions))
-    if not done:
-        return None
-    sign = -1.0 if directions[0] == StudyDirection.MAXIMIZE else 1.0
-    return min(done, key=lambda t: (sign * (t.values or [0.0])[0], t.number))
-
-
 def pareto_trials(
     trials: Sequence[FrozenTrial], directions: Sequence[StudyDirection]
 ) -> list[FrozenTrial]:
     """The COMPLETE trials no other trial beats in every objective, by number.
 
-    Sorted lexicographically first, a point can only be dominated by one before it, and a
-    dominated point's dominator is itself beaten by a front point: so checking each point
-    against the front found so far suffices (O(n x front), not O(n^2)).
+    The same set as ``Study.best_trials``, in O(n x front) rather than O(n^2): infinities are
+    legitimate values (``-inf`` is the best a minimized objective can get, ``+inf`` the
+    worst), and equal points do not beat each other. Sorted lexicographically first, a point
+    can only be beaten by one before it, and whatever beats a beaten point is itself beaten
+    by a front point: so checking each point against the front found so far suffices.
+
+    Args:
+        trials: The study's trials (only COMPLETE ones with one value per objective count).
+        directions: The study's directions.
+
+    Returns:
+        The Pareto set, in number order (empty if no trial is COMPLETE).
 
     Example:
         >>> trials = [FrozenTrial(n, n, TrialState.COMPLETE, list(v))
-        ...           for n, v in enumerate([(1, 3), (2, 2), (3, 3), (3, 1)])]
+        ...           for n, v in enumerate([(1, 3), (2, 2), (3, 3), (3, 1), (9, -math.inf)])]
         >>> [t.number for t in pareto_trials(trials, [StudyDirection.MINIMIZE] * 2)]
-        [0, 1, 3]
+        [0, 1, 3, 4]
     """
-    done = _finished(trials, len(directions))
+    complete, n = TrialState.COMPLETE, len(directions)
+    done = [t for t in trials if t.state == complete and len(t.values or ()) == n]
     if not done:
         return []
     signs = np.array([-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in directions])
     points = np.array([t.values for t in done], dtype=float) * signs
     order = np.lexsort(points.T[::-1])
     front: list[int] = []
-    front_points = np.empty((0, len(directions)))
+    front_points = np.empty((0, n))
     for i in order:
         p = points[i]
         if len(front) and bool(
@@ -230,35 +340,50 @@ def _params_table(params: dict[str, Any]) -> str:
 
 
 def best_section(
-    trials: Sequence[FrozenTrial], directions: Sequence[StudyDirection], retrain: Any
+    best: Sequence[FrozenTrial], directions: Sequence[StudyDirection], retrain: Any
 ) -> str:
-    """The best trial (one objective) or the Pareto set (several), then the retraining."""
+    """The best trial (one objective) or the Pareto set (several), then the retraining.
+
+    Args:
+        best: One objective: ``[study.best_trial]`` (the storage's rule: infinities count,
+            ties go to the earliest), or ``[]`` if no trial is COMPLETE. Several objectives:
+            the Pareto set (:func:`pareto_trials`).
+        directions: The study's directions.
+        retrain: The study's system attribute ``"retrain"`` (see :func:`retrain_section`).
+
+    Returns:
+        The ``<section id="best">`` element.
+
+    Example:
+        >>> trial = FrozenTrial(4, 4, TrialState.COMPLETE, [-math.inf], params={"x": 0.5})
+        >>> page = best_section([trial], [StudyDirection.MINIMIZE], None)
+        >>> "<dt>trial</dt><dd>4</dd><dt>value (minimize)</dt><dd>-inf</dd>" in page
+        True
+    """
     parts = ['<section id="best"><h2>Best configuration</h2>']
-    if len(directions) == 1:
-        best = best_trial(trials, directions)
-        if best is None:
-            parts.append("<p>No trial is COMPLETE yet, so there is no best configuration.</p>")
-        else:
-            parts.append(
-                _facts(
-                    [
-                        ("trial", str(best.number)),
-                        (f"value ({directions[0].name.lower()})", fmt_number(best.value)),
-                        ("duration", fmt_seconds(best.duration_seconds)),
-                        ("worker", esc(best.system_attrs.get("worker", "not recorded"))),
-                    ]
-                )
-            )
-            parts.append(_params_table(best.params))
+    if len(directions) > 1:
+        parts.append(_pareto_table(best, directions))
+    elif not best:
+        parts.append("<p>No trial is COMPLETE yet, so there is no best configuration.</p>")
     else:
-        parts.append(_pareto_table(trials, directions))
+        trial = best[0]
+        parts.append(
+            _facts(
+                [
+                    ("trial", str(trial.number)),
+                    (f"value ({directions[0].name.lower()})", fmt_number(trial.value)),
+                    ("duration", fmt_seconds(trial.duration_seconds)),
+                    ("worker", esc(trial.system_attrs.get("worker", "not recorded"))),
+                ]
+            )
+        )
+        parts.append(_params_table(trial.params))
     parts.append(retrain_section(retrain))
     parts.append("</section>")
     return "".join(parts)
 
 
-def _pareto_table(trials: Sequence[FrozenTrial], directions: Sequence[StudyDirection]) -> str:
-    front = pareto_trials(trials, directions)
+def _pareto_table(front: Sequence[FrozenTrial], directions: Sequence[StudyDirection]) -> str:
     if not front:
         return "<p>No trial is COMPLETE yet, so there is no Pareto set.</p>"
     names = list(dict.fromkeys(name for t in front for name in t.params))
@@ -291,6 +416,12 @@ def _pareto_table(trials: Sequence[FrozenTrial], directions: Sequence[StudyDirec
 # -- retraining ------------------------------------------------------------------------------
 
 
+def _numbers(record: dict[str, Any], key: str) -> list[Any]:
+    """``record[key]`` if it is a list (the attribute is JSON a user could have edited)."""
+    value = record.get(key)
+    return value if isinstance(value, list) else []
+
+
 def _mean_std(values: Sequence[Any]) -> tuple[float, float, int] | None:
     done = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
     if not done:
@@ -303,6 +434,12 @@ def _pm(stats: tuple[float, float, int] | None) -> str:
     return "-" if stats is None else f"{stats[0]:.4f} ± {stats[1]:.4f}"
 
 
+def _value(value: Any) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return fmt_number(float(value))
+    return "-"
+
+
 _NOT_RETRAINED = (
     "<p>Not retrained: the search's best value is an estimate from one run with one seed. "
     "<code>dltune tune</code> retrains the top configurations with fresh seeds and scores them "
@@ -311,42 +448,60 @@ _NOT_RETRAINED = (
 )
 
 
+def _chosen_facts(pick: dict[str, Any], metric: str, model_path: Any) -> str:
+    test = _mean_std(_numbers(pick, "test_accuracy"))
+    seeds = _numbers(pick, "seeds")
+    n_done = 0 if test is None else test[2]
+    rows = [
+        ("chosen trial", esc(pick.get("trial_number"))),
+        ("test accuracy", f"<strong>{_pm(test)}</strong> over {n_done} of {len(seeds)} seeds"),
+        ("seeds", esc(", ".join(str(s) for s in seeds))),
+        (f"{metric} (validation)", _pm(_mean_std(_numbers(pick, "val")))),
+    ]
+    if model_path:
+        rows.append(("model", f"<code>{esc(model_path)}</code>"))
+    return _facts(rows)
+
+
 def retrain_section(retrain: Any) -> str:
     """The retrained test score of the chosen configuration (the study attribute "retrain").
+
+    Args:
+        retrain: ``RetrainReport.to_json()`` as ``dltune tune`` stores it (``metric``,
+            ``candidates``, ``chosen``, ``model_path``), or ``None``. Anything malformed shows
+            as missing rather than failing the report.
+
+    Returns:
+        An ``<h3>`` heading and the chosen candidate's facts and the table of candidates, or
+        a paragraph saying how to retrain.
 
     Example:
         >>> "Not retrained" in retrain_section(None)
         True
+        >>> page = retrain_section({"metric": "a<b", "chosen": None, "candidates": [{}]})
+        >>> "<th>a&lt;b mean ± std</th>" in page
+        True
     """
     parts = ["<h3>Retrained with fresh seeds</h3>"]
     candidates = retrain.get("candidates") if isinstance(retrain, dict) else None
-    if not isinstance(candidates, list) or not candidates:
+    if not isinstance(retrain, dict) or not isinstance(candidates, list) or not candidates:
         return parts[0] + _NOT_RETRAINED
     chosen = retrain.get("chosen")
-    metric = esc(retrain.get("metric", "validation metric"))
-    if isinstance(chosen, int) and 0 <= chosen < len(candidates):
-        pick = candidates[chosen]
-        test = _mean_std(pick.get("test_accuracy", []))
-        seeds = pick.get("seeds", [])
-        n_done = 0 if test is None else test[2]
-        rows = [
-            ("chosen trial", esc(pick.get("trial_number"))),
-            ("test accuracy", f"<strong>{_pm(test)}</strong> over {n_done} of {len(seeds)} seeds"),
-            ("seeds", esc(", ".join(str(s) for s in seeds))),
-            (f"{metric} (validation)", _pm(_mean_std(pick.get("val", [])))),
-        ]
-        if retrain.get("model_path"):
-            rows.append(("model", f"<code>{esc(retrain['model_path'])}</code>"))
-        parts.append(_facts(rows))
+    metric = str(retrain.get("metric", "validation metric"))  # plain text: escaped by _facts
+    if isinstance(chosen, bool) or not isinstance(chosen, int):
+        chosen = None
+    pick = candidates[chosen] if chosen is not None and 0 <= chosen < len(candidates) else None
+    if isinstance(pick, dict):
+        parts.append(_chosen_facts(pick, metric, retrain.get("model_path")))
     else:
         parts.append("<p>Every retraining run was stopped by a guard; no model was chosen.</p>")
     rows_c = [
         [
             esc(c.get("trial_number")),
-            fmt_number(c.get("search_value")),
-            _pm(_mean_std(c.get("val", []))),
-            _pm(_mean_std(c.get("test_accuracy", []))),
-            f"{len([v for v in c.get('val', []) if v is not None])}/{len(c.get('val', []))}",
+            _value(c.get("search_value")),
+            _pm(_mean_std(_numbers(c, "val"))),
+            _pm(_mean_std(_numbers(c, "test_accuracy"))),
+            f"{len([v for v in _numbers(c, 'val') if v is not None])}/{len(_numbers(c, 'val'))}",
             "chosen" if i == chosen else "",
         ]
         for i, c in enumerate(candidates)
@@ -363,7 +518,22 @@ def retrain_section(retrain: Any) -> str:
 def importance_section(
     results: Sequence[ParamImportances], labels: Sequence[str], note: str | None
 ) -> str:
-    """One table of shares per parameter, one column per objective, with the method named."""
+    """One table of shares per parameter, one column per objective, with the method named.
+
+    Args:
+        results: One importance result per objective (all by the same method), or none.
+        labels: The objectives' labels, one per result.
+        note: Why importance is missing or incomplete, or ``None``.
+
+    Returns:
+        The ``<section id="importance">`` element.
+
+    Example:
+        >>> importance_section([], [], "Not computed: <2 trials.").endswith(
+        ...     '<p class="note">Not computed: &lt;2 trials.</p></section>'
+        ... )
+        True
+    """
     parts = ['<section id="importance"><h2>Hyperparameter importance</h2>']
     if not results:
         parts.append(f'<p class="note">{esc(note or "Not computed.")}</p></section>')

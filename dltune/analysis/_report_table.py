@@ -3,7 +3,8 @@
 Static rows keep the page working without its script and cost little to build: 10,000 trials
 make a few megabytes of HTML in about a second. All but the first page of rows are marked
 ``hidden``, so the browser lays out only what is shown; the table script pages, sorts and
-filters them.
+filters them. A paused trial that a later trial continued reads ``paused`` (not ``pruned``),
+as the summary counts it; the continuation names it in its "continues" column.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dltune.analysis._report_html import fmt_number
 from dltune.analysis._report_html import fmt_param
 from dltune.analysis._report_html import fmt_seconds
 from dltune.analysis._report_html import fmt_when
+from dltune.analysis._report_html import resumed_numbers
 from dltune.analysis._table import param_names
 from dltune.analysis._table import trial_row
 from dltune.trial import FrozenTrial
@@ -46,11 +48,13 @@ def _row(
     n_values: int,
     names: Sequence[str],
     has_resume: bool,
-    best_numbers: set[int],
+    marks: tuple[set[int], set[int]],
     hidden: bool,
 ) -> str:
+    """One ``<tr>``; ``marks`` are the best trials' numbers and the resumed paused trials'."""
+    best_numbers, resumed = marks
     row = trial_row(trial)
-    outcome = row["outcome"]
+    outcome = "paused" if trial.number in resumed else row["outcome"]
     classes = f"o-{esc(outcome)}" + (" best" if trial.number in best_numbers else "")
     opening = f'<tr class="{classes}" hidden>' if hidden else f'<tr class="{classes}">'
     values: list[float | None] = list(trial.values or [])
@@ -83,10 +87,28 @@ def trial_table_section(
     directions: Sequence[StudyDirection],
     best_numbers: set[int],
 ) -> str:
-    """Every trial: number, outcome, value(s), params, last report, duration, worker, reason."""
+    """Every trial: number, outcome, value(s), params, last report, duration, worker, reason.
+
+    Args:
+        trials: The study's trials, in number order.
+        directions: The study's directions (one value column each).
+        best_numbers: The trials to shade: the best trial, or the Pareto set.
+
+    Returns:
+        The ``<section id="trials">`` element: the first :data:`PAGE_ROWS` rows are shown,
+        the others are marked ``hidden`` for the table script to page in.
+
+    Example:
+        >>> from dltune.trial import TrialState
+        >>> trials = [FrozenTrial(0, 0, TrialState.COMPLETE, [0.5], params={"a<b": "x&y"})]
+        >>> page = trial_table_section(trials, [StudyDirection.MINIMIZE], {0})
+        >>> '<th scope="col">a&lt;b</th>' in page, "<td>x&amp;y</td>" in page
+        (True, True)
+    """
     names = param_names(trials)
     n_values = len(directions)
     has_resume = any(t.resume_of is not None for t in trials)
+    marks = (best_numbers, resumed_numbers(trials))
     value_headers = (
         [f"value ({directions[0].name.lower()})"]
         if n_values == 1
@@ -107,8 +129,7 @@ def trial_table_section(
     ]
     head = "".join(f'<th scope="col">{esc(h)}</th>' for h in headers)
     body = "\n".join(
-        _row(t, n_values, names, has_resume, best_numbers, i >= PAGE_ROWS)
-        for i, t in enumerate(trials)
+        _row(t, n_values, names, has_resume, marks, i >= PAGE_ROWS) for i, t in enumerate(trials)
     )
     return (
         '<section id="trials"><h2>Trials</h2>'

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 import warnings
 from collections.abc import Callable
 from collections.abc import Mapping
@@ -17,6 +16,7 @@ from dltune.analysis._fanova import _encode
 from dltune.analysis._fanova import _tree_fractions
 from dltune.analysis._importance import param_importances
 from dltune.analysis._importance_columns import param_columns
+from dltune.analysis._importance_ped import ped_anova_variances
 from dltune.samplers import RandomSampler
 from dltune.space import BaseDistribution
 from dltune.space import CategoricalDistribution
@@ -171,6 +171,65 @@ def test_ped_anova_gives_a_branch_parameter_that_does_not_matter_little() -> Non
     shares = result.importances
     assert list(shares)[:2] == ["lr", "optimizer"]
     assert shares["momentum"] < 0.1
+
+
+@pytest.mark.parametrize("n_trials", [60, 300])
+def test_ped_anova_tells_a_branch_parameter_that_matters_from_one_that_does_not(
+    n_trials: int,
+) -> None:
+    # In a small study the branch's top set is a handful of trials: the same share as overall.
+    matters = _conditional_trials(n_trials, momentum_matters=True)
+    idle = _conditional_trials(n_trials, momentum_matters=False)
+    shares = param_importances(matters, ["minimize"]).importances
+    idle_shares = param_importances(idle, ["minimize"]).importances
+    assert shares["momentum"] > 5 * idle_shares["momentum"]
+    assert shares["momentum"] > 0.1
+
+
+def _two_level_branch() -> list[FrozenTrial]:
+    """Ten trials, trial k has value k; only trials 0-4 set ``b``: p, p, q, q, q."""
+    dist: dict[str, BaseDistribution] = {"b": CategoricalDistribution(("p", "q"))}
+    return [
+        FrozenTrial(k, k, TrialState.COMPLETE, [float(k)], {"b": "pq"[k >= 2]} if k < 5 else {},
+                    dist if k < 5 else {})
+        for k in range(10)
+    ]  # fmt: skip
+
+
+def test_ped_anova_measures_a_branch_with_the_overall_top_share() -> None:
+    # 2 of 10 trials are the top set (gamma 0.2); the branch of 5 has a top set of 1 trial,
+    # the same share, where a floor of a few trials would have taken 2 (share 0.4).
+    columns, _ = param_columns(_two_level_branch(), ["b"])
+    raw = ped_anova_variances(columns, np.arange(10), n_top=2)
+    # pseudo-mass 0.5 over 2 levels; top: trial 0 (p); branch: p, p, q, q, q
+    p_top = np.array([1.25, 0.25]) / 1.5
+    p_branch = np.array([2.25, 3.25]) / 5.5
+    divergence = float((p_top**2 / p_branch).sum()) - 1.0
+    assert raw["b"] == pytest.approx(0.5 * 0.2**2 * divergence)
+
+
+def test_ped_anova_counts_a_fractional_boundary_trial_in_a_branch() -> None:
+    # 3 of 10 on top: the branch of 5 gets 1.5 top trials (trial 0 whole, trial 1 half).
+    columns, _ = param_columns(_two_level_branch(), ["b"])
+    raw = ped_anova_variances(columns, np.arange(10), n_top=3)
+    p_top = np.array([1.5 + 0.25, 0.25]) / 2.0
+    p_branch = np.array([2.25, 3.25]) / 5.5
+    divergence = float((p_top**2 / p_branch).sum()) - 1.0
+    assert raw["b"] == pytest.approx(0.5 * 0.3**2 * divergence)
+
+
+def test_ped_anova_pseudo_mass_does_not_swamp_a_small_top_set() -> None:
+    # Six equally common levels, the 5 best trials all on one: the divergence is near the
+    # 5.0 it has without smoothing (a pseudo-count of 0.5 per level would give about 2).
+    dist: dict[str, BaseDistribution] = {"c": CategoricalDistribution(tuple("abcdef"))}
+    trials = [
+        FrozenTrial(k, k, TrialState.COMPLETE, [float(k)], {"c": "abcdef"[k % 6]}, dist)
+        for k in range(600)
+    ]
+    order = np.array([6 * k for k in range(5)] + [k for k in range(600) if k % 6 or k >= 30])
+    columns, _ = param_columns(trials, ["c"])
+    divergence = ped_anova_variances(columns, order, n_top=5)["c"] / (5 / 600) ** 2
+    assert 4.0 < divergence < 5.0
 
 
 def test_fanova_reads_absence_as_a_value() -> None:
@@ -328,7 +387,21 @@ def test_mixed_distribution_kinds_leave_the_parameter_out() -> None:
     ) in result.notes
 
 
-# -- against Optuna's evaluators and the clock ----------------------------------------------
+@pytest.mark.parametrize("method", METHODS)
+def test_a_parameter_without_a_distribution_is_left_out_with_a_note(method: str) -> None:
+    trials = _trials(30, X123, _x1_over_x2)
+    for trial in trials:
+        trial.params["tag"] = "abc"[trial.number % 3]  # hand-made: no distribution
+    result = param_importances(trials, ["minimize"], method=method, n_trees=8)
+    assert result.importances["tag"] == 0.0
+    assert next(iter(result.importances)) == "x1"
+    assert (
+        "parameter 'tag' left out: no trial holds its distribution, so it has no scale to "
+        "measure on"
+    ) in result.notes
+
+
+# -- against Optuna's evaluators --------------------------------------------------------------
 
 
 def _optuna_study(trials: list[FrozenTrial]) -> Any:
@@ -377,13 +450,12 @@ def test_top_parameter_agrees_with_optuna(method: str) -> None:
     assert next(iter(ours)) == next(iter(theirs)) == "x1"
 
 
-def test_ped_anova_is_fast_on_a_large_study() -> None:
+def test_ped_anova_ranks_one_parameter_of_ten() -> None:
+    # Correctness only: the speed on 10,000 trials is measured in benchmarks/analysis.py.
     space = {f"x{i}": FloatDistribution(0.0, 1.0) for i in range(1, 11)}
-    trials = _trials(10_000, space, _x1_over_x2)
-    start = time.perf_counter()
-    result = param_importances(trials, ["minimize"])
-    assert time.perf_counter() - start < 1.0
+    result = param_importances(_trials(400, space, _x1_over_x2), ["minimize"])
     assert next(iter(result.importances)) == "x1"
+    assert result.importances["x1"] > 0.5
 
 
 # -- bad arguments --------------------------------------------------------------------------

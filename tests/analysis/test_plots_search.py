@@ -119,6 +119,23 @@ def test_history_shows_pruned_diverged_and_failed_apart() -> None:
     assert "ticks along the bottom" in record.notes[1]
 
 
+def test_history_draws_a_continued_paused_trial_through_its_continuation() -> None:
+    trials = [
+        curve([3.0, 2.0], P, number=0),
+        curve([3.0, 2.0, 1.5], P, number=1, attrs={"resume_of": 0}),
+        curve([3.0, 2.0, 1.5, 1.0], number=2, attrs={"resume_of": 1}),
+        curve([4.0, 3.0], P, number=3),
+    ]
+    record = optimization_history(trials, ["minimize"])
+    assert record.data["number"] == [2]
+    assert record.data["others"]["number"] == [3]  # 0 and 1 live on in trial 2
+    assert record.notes[-1] == (
+        "2 paused trials not drawn: the trial that continued each carries its lineage."
+    )
+    alone = optimization_history(trials[3:], ["minimize"])
+    assert not any("paused" in note for note in alone.notes)
+
+
 def test_history_of_the_second_objective() -> None:
     trials = [ft(0, C, [1.0, 5.0]), ft(1, C, [0.5, 7.0]), ft(2, C, [0.1, 6.0])]
     record = optimization_history(trials, ["minimize", "maximize"], objective=1)

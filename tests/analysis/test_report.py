@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import os
 import random
 import re
@@ -13,11 +14,13 @@ from pathlib import Path
 import pytest
 
 import dltune
-from dltune.analysis._render import plot_records
-from dltune.analysis._report import build_report
+from dltune.analysis import IMPORTANCE_METHODS
+from dltune.analysis import build_report
+from dltune.analysis import plot_records
+from dltune.analysis import write_report
 from dltune.analysis._report import script_json
-from dltune.analysis._report import write_report
 from dltune.analysis._report_assets import PAGE_ROWS
+from dltune.analysis._report_html import esc
 from dltune.analysis._report_html import pareto_trials
 from dltune.space import CategoricalDistribution
 from dltune.space import FloatDistribution
@@ -119,6 +122,67 @@ def test_every_user_string_is_escaped(study: Study) -> None:
     assert len(re.findall(r"<script\b", page)) == 4 + n_plots
 
 
+WEIRD = "<script>alert(2)</script> &amp; %{y}"
+
+
+def _weird_study() -> Study:
+    """User strings holding markup, an entity and a plotly placeholder, everywhere."""
+    study = dltune.create_study(study_name=f"s {WEIRD}")
+    dists = {
+        f"lr {WEIRD}": FloatDistribution(1e-3, 1.0, log=True),
+        f"optimizer {WEIRD}": CategoricalDistribution(("adam", f"c {WEIRD}")),
+    }
+    for i, (lr, choice) in enumerate([(0.01, "adam"), (0.1, f"c {WEIRD}"), (0.5, "adam")]):
+        study.add_trial(
+            FrozenTrial(
+                0,
+                0,
+                TrialState.COMPLETE if i < 2 else TrialState.FAIL,
+                values=[0.5 - i / 10] if i < 2 else None,
+                params={f"lr {WEIRD}": lr, f"optimizer {WEIRD}": choice},
+                distributions=dists,
+                intermediate_values={0: 1.0, 1: 0.5},
+                system_attrs={"worker": f"w {WEIRD}", **({"reason": f"r {WEIRD}"} if i else {})},
+                user_attrs={"note": WEIRD},
+                datetime_start=T0,
+                datetime_complete=T0 + datetime.timedelta(seconds=30),
+            )
+        )
+    study.set_system_attr("sampler", f"TPE {WEIRD}")
+    study.set_system_attr(
+        "retrain", {"metric": f"m {WEIRD}", "candidates": [{"trial_number": 1}], "chosen": 0}
+    )
+    return study
+
+
+def test_user_strings_are_escaped_exactly_once() -> None:
+    """Names, params, choices, reasons, workers, sampler, metric: each escaped once."""
+    study = _weird_study()
+    page = build_report(study)
+    html_only = JSON_BLOCK.sub("", _without_plotly_js(page))
+    once = esc(WEIRD)  # &lt;script&gt;alert(2)&lt;/script&gt; &amp;amp; %{y}
+    assert "<script>alert(2)" not in page and esc(once) not in page
+    assert html_only.count("alert(2)") == html_only.count(once) >= 10
+    assert f"<h1>Study <code>s {once}</code></h1>" in page
+    assert f"<title>dltune report: s {once}</title>" in page
+    for cell in (
+        f'<th scope="col">lr {once}</th>',
+        f'<th scope="col">optimizer {once}</th>',
+        f"<td>c {once}</td>",
+        f"<td>w {once}</td>",
+        f'<td class="r">r {once}</td>',
+        f"<dt>m {once} (validation)</dt>",
+        f"<code>TPE {once}</code>",
+    ):
+        assert cell in page, cell
+    for record in plot_records(study):
+        assert f"<h3>{esc(record.title)}</h3>" in page
+        assert all(esc(note) in page for note in record.notes)
+    for block in JSON_BLOCK.findall(page):
+        assert "<" not in block
+        json.loads(block)  # parses: the plot draws
+
+
 def test_plots_are_embedded_as_parseable_json(study: Study) -> None:
     page = build_report(study)
     blocks = JSON_BLOCK.findall(page)
@@ -145,14 +209,34 @@ def test_summary_best_and_trial_table(study: Study) -> None:
     assert '<td class="o">pruned</td>' in table and '<td class="o">fail</td>' in table
 
 
-def test_importance_table_names_the_method(study: Study) -> None:
-    page = build_report(study)
-    assert "<strong>PED-ANOVA</strong>" in page and "share of value (minimize)" in page
-    section = page[page.index('<section id="importance">') : page.index('<section id="trials">')]
+def _importance_section(page: str) -> str:
+    return page[page.index('<section id="importance">') : page.index('<section id="trials">')]
+
+
+@pytest.mark.parametrize("importance", [None, "ped_anova"])
+def test_importance_table_names_the_method(study: Study, importance: str | None) -> None:
+    """``None`` means the default method, as for plot_records: PED-ANOVA."""
+    page = build_report(study, importance=importance)
+    assert "<strong>PED-ANOVA</strong> (<code>ped_anova</code>)" in page
+    assert "share of value (minimize)" in page
+    section = _importance_section(page)
     assert "<code>lr</code>" in section and "<code>optimizer</code>" in section
+    titles = page.split("<h2>Plots</h2>")[1].split("</ol>")[0]
+    assert titles.count("<li>") == len(plot_records(study, importance=importance))
+
+
+def test_importance_none_leaves_importance_out(study: Study) -> None:
     page = build_report(study, importance="none")
-    assert "Not computed (importance &#x27;none&#x27; was asked for)." in page
-    assert '"importance"' not in page.split("<h2>Plots</h2>")[1].split("</ol>")[0]
+    assert "Not computed (importance &#x27;none&#x27; was asked for)." in _importance_section(page)
+    titles = page.split("<h2>Plots</h2>")[1].split("</ol>")[0]
+    assert titles.count("<li>") == len(plot_records(study, importance="none"))
+    assert titles.count("<li>") == len(plot_records(study)) - 1  # the importance chart
+
+
+def test_report_methods_are_the_importance_methods_and_none(study: Study) -> None:
+    assert IMPORTANCE_METHODS == ("ped_anova", "fanova")
+    with pytest.raises(ValueError, match=r"use one of \['ped_anova', 'fanova', 'none'\]"):
+        build_report(study, importance="ped-anova")
 
 
 def test_not_retrained_says_how_to_retrain(study: Study) -> None:
@@ -183,11 +267,73 @@ def test_retrained_score_of_the_chosen_candidate(study: Study) -> None:
             "model_path": "checkpoints/best-model.pt",
         },
     )
-    page = build_report(study)
+    page = build_report(study, importance="none")
     assert "<dt>chosen trial</dt><dd>1</dd>" in page
     assert "<strong>0.9200 ± 0.0200</strong> over 2 of 3 seeds" in page
     assert "<dd>11, 12, 13</dd>" in page and "checkpoints/best-model.pt" in page
     assert "Not retrained" not in page
+    assert "<dt>val_accuracy (validation)</dt>" in page
+
+
+@pytest.mark.parametrize(
+    ("metric", "shown"),
+    [("loss & <acc>", "loss &amp; &lt;acc&gt;"), ("a &amp; b", "a &amp;amp; b")],
+)
+def test_the_retrain_metric_is_escaped_once(study: Study, metric: str, shown: str) -> None:
+    candidate = {"trial_number": 1, "search_value": 0.2, "seeds": [1], "val": [0.5]}
+    retrain = {"metric": metric, "candidates": [candidate], "chosen": 0}
+    study.set_system_attr("retrain", retrain)
+    page = build_report(study, importance="none")
+    assert f"<dt>{shown} (validation)</dt><dd>0.5000 ± 0.0000</dd>" in page
+    assert f"<th>{shown} mean ± std</th>" in page
+    assert esc(shown) not in page
+
+
+@pytest.mark.parametrize(
+    ("direction", "best_value"), [("minimize", -math.inf), ("maximize", math.inf)]
+)
+def test_an_infinite_value_can_be_the_best(direction: str, best_value: float) -> None:
+    """The storage's rule (study.best_trial): -inf is the best a minimized value can get."""
+    study = dltune.create_study(study_name="inf", direction=direction)
+    for value in (0.5, -best_value, best_value, 0.2, best_value):
+        study.tell(study.ask(), value)
+    assert study.best_trial.number == 2
+    page = build_report(study, importance="none")
+    shown = f"{best_value:.6g}"
+    assert f"<dt>trial</dt><dd>2</dd><dt>value ({direction})</dt><dd>{shown}</dd>" in page
+    table = page[page.index('<section id="trials">') :]
+    assert table.count(' best">') == 1
+    assert '<tr class="o-complete best"><td class="n">2</td>' in table
+
+
+def test_paused_and_resumed_trials_are_not_counted_as_pruned() -> None:
+    """A paused trial continued by a later one is one lineage: counted once, not as pruned."""
+    study = dltune.create_study(study_name="resumed")
+    for state, value, attrs in (
+        (TrialState.PRUNED, None, {}),  # 0: paused, then continued by 2
+        (TrialState.PRUNED, None, {}),  # 1: pruned for good
+        (TrialState.PRUNED, None, {"resume_of": 0}),  # 2: continues 0, paused, continued by 3
+        (TrialState.COMPLETE, 0.3, {"resume_of": 2}),  # 3: ends the lineage 0 -> 2 -> 3
+        (TrialState.COMPLETE, 0.4, {}),
+    ):
+        study.add_trial(
+            FrozenTrial(0, 0, state, values=None if value is None else [value], system_attrs=attrs)
+        )
+    page = build_report(study, importance="none")
+    assert (
+        "5: 2 complete, 1 pruned, 0 diverged, 0 not learning, 0 fail, 2 paused and resumed "
+        "(each continued by a later trial" in page
+    )
+    table = page[page.index('<section id="trials">') :]
+    outcomes = re.findall(r'<td class="n">(\d+)</td><td class="o">([a-z ]+)</td>', table)
+    assert outcomes == [
+        ("0", "paused"),
+        ("1", "pruned"),
+        ("2", "paused"),
+        ("3", "complete"),
+        ("4", "complete"),
+    ]
+    assert '<tr class="o-paused">' in table
 
 
 def test_a_study_without_trials_still_builds() -> None:
@@ -217,13 +363,17 @@ def test_multi_objective_lists_the_pareto_set() -> None:
     assert numbers == ["0", "1", "3"]
 
 
-def test_pareto_trials_match_the_study_front() -> None:
-    rng = random.Random(3)
+@pytest.mark.parametrize("seed", [3, 4])
+def test_pareto_trials_match_the_study_front(seed: int) -> None:
+    """Infinities included: study.best_trials is the rule, pareto_trials a faster way to it."""
+    rng = random.Random(seed)
+    pool = [-math.inf, math.inf, 0.0, 1.0, 2.0, 3.0, 4.0]
     study = dltune.create_study(directions=["minimize", "maximize", "minimize"])
     for _ in range(60):
-        study.tell(study.ask(), [float(rng.randint(0, 6)) for _ in range(3)])
+        study.tell(study.ask(), [rng.choice(pool) for _ in range(3)])
     front = pareto_trials(study.trials, study.directions)
     assert [t.number for t in front] == [t.number for t in study.best_trials]
+    assert any(not math.isfinite(v) for t in front for v in t.values or [])
 
 
 def test_png_dir_gets_one_png_per_plot(study: Study, tmp_path: Path) -> None:
@@ -251,8 +401,14 @@ def test_script_json_round_trips_and_hides_every_angle_bracket() -> None:
 
 
 def test_bad_arguments_are_refused(study: Study, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"importance='anova' is not a method; use 'ped_anova'"):
+    with pytest.raises(
+        ValueError,
+        match=r"importance='anova' is not a method; use one of \['ped_anova', 'fanova', "
+        r"'none'\] \('none' leaves importance out\), or None for the default method",
+    ):
         build_report(study, importance="anova")
+    with pytest.raises(TypeError, match=r"importance=3 must be a method name \(str\), 'none'"):
+        build_report(study, importance=3)  # type: ignore[arg-type]  # the wrong type is the point
     with pytest.raises(TypeError, match=r"study=\[\] is not a Study; open one with"):
         build_report([])  # type: ignore[arg-type]  # the wrong type is the point
     afile = tmp_path / "file.txt"
