@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -162,3 +165,68 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(workdir: Path) -> Non
     assert code == 0, out
     assert f"{n_done} trial(s) already finished" in out
     assert len(dltune.load_study("digits-cnn", "sqlite:///dltune.db").trials) == n_done + 1
+
+
+# -- the dashboard link --------------------------------------------------------------------------
+
+
+def _wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_a_dashboard_started_while_tuning_is_linked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, terminal: bool
+) -> None:
+    from rich.console import Console
+
+    from dltune.cli._display import TuneDisplay
+    from dltune.dashboard import find_dashboard
+    from dltune.dashboard._discovery import register
+    from dltune.dashboard._discovery import unregister
+
+    monkeypatch.setenv("DLTUNE_DASHBOARD_DIR", str(tmp_path / "dashboards"))
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=terminal, width=200)
+    display = TuneDisplay(
+        dltune.create_study(),
+        5,
+        None,
+        console,
+        find_dashboard=lambda: find_dashboard(url),
+        dashboard_check_seconds=0.05,
+    )
+    assert display.live is terminal
+    with display:
+        time.sleep(0.2)
+        assert display.dashboard_url is None
+        path = register("http://127.0.0.1:8123/", url)  # this (live) process serves it
+        _wait_for(lambda: display.dashboard_url == "http://127.0.0.1:8123/", "the link")
+        shown = Console(file=io.StringIO(), width=200, record=True)
+        shown.print(display.render())
+        assert "dashboard  http://127.0.0.1:8123/" in shown.export_text()
+        time.sleep(0.2)  # more looks find the same dashboard
+        unregister(path)
+        _wait_for(lambda: display.dashboard_url is None, "the link to go")
+    text = out.getvalue()
+    if not terminal:
+        assert text.count("dashboard: http://127.0.0.1:8123/") == 1
+    else:
+        assert "http://127.0.0.1:8123/" in text  # the panel showed it
+
+
+def test_the_display_keeps_tuning_when_the_dashboard_lookup_fails() -> None:
+    from rich.console import Console
+
+    from dltune.cli._display import TuneDisplay
+
+    def broken() -> str | None:
+        raise PermissionError("the runtime folder is not readable")
+
+    console = Console(file=io.StringIO(), force_terminal=False)
+    display = TuneDisplay(dltune.create_study(), 5, None, console, find_dashboard=broken)
+    assert display.check_dashboard() is None

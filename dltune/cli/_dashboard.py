@@ -42,6 +42,15 @@ def _exposed_warning(host: str, port: int, url: str) -> str:
     help="The TCP port; 0 picks a free one.",
 )
 @click.option(
+    "--allow-host",
+    "allow_hosts",
+    metavar="NAME",
+    multiple=True,
+    help="Also answer requests for this host name (repeatable), such as a DNS alias others "
+    "use to reach this machine; its own names and addresses are always answered. '*' answers "
+    "any name, which gives up the defence against DNS rebinding.",
+)
+@click.option(
     "--poll-seconds",
     type=click.FloatRange(min=0.1, max=3600),
     default=2.0,
@@ -49,7 +58,9 @@ def _exposed_warning(host: str, port: int, url: str) -> str:
     help="How often open pages ask for new trials.",
 )
 @_verbose_option
-def dashboard(url: str, host: str, port: int, poll_seconds: float) -> None:
+def dashboard(
+    url: str, host: str, port: int, allow_hosts: tuple[str, ...], poll_seconds: float
+) -> None:
     """Serve a live web dashboard of the studies in the storage, until Ctrl-C.
 
     It shows each study's summary, plots that update as trials finish, and a sortable,
@@ -57,8 +68,8 @@ def dashboard(url: str, host: str, port: int, poll_seconds: float) -> None:
     The storage is opened read-only: the dashboard never writes to it, so it is safe to run
     next to workers. Needs: pip install 'dltune[dashboard]'.
     """
+    from dltune.dashboard import is_loopback
     from dltune.dashboard import serve
-    from dltune.dashboard._serve import is_loopback
 
     with _open_storage(url, read_only=True):  # the command line's own messages for a bad one
         pass
@@ -69,4 +80,4 @@ def dashboard(url: str, host: str, port: int, poll_seconds: float) -> None:
         click.echo(f"dltune dashboard of {mask_url(url)} (read-only) at {link}")
         click.echo("press Ctrl-C to stop", err=True)
 
-    serve(url, host, port, poll_seconds=poll_seconds, on_ready=ready)
+    serve(url, host, port, poll_seconds=poll_seconds, allowed_hosts=allow_hosts, on_ready=ready)

@@ -1,13 +1,16 @@
 """The live display of ``dltune tune``: counts by outcome, the best so far, elapsed and ETA.
 
 On a terminal it is a rich panel redrawn in place; otherwise (a log file, CI) one line per
-finished trial, so the record reads well after the fact.
+finished trial, so the record reads well after the fact. A dashboard started while tuning
+runs is linked too: the display looks for one every few seconds.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -23,6 +26,8 @@ __all__ = ["OUTCOMES", "TuneDisplay", "format_seconds", "outcome_counts"]
 
 #: The outcomes a summary counts, in display order.
 OUTCOMES = ("complete", "pruned", "diverged", "not_learning", "fail")
+#: How often the display looks for a dashboard serving the study's storage.
+DASHBOARD_CHECK_SECONDS = 5.0
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -58,6 +63,10 @@ class TuneDisplay:
         timeout: The run's time budget in seconds, for the ETA.
         console: Where to draw (stderr by default).
         dashboard_url: A running dashboard to link, if any.
+        find_dashboard: Looks for a running dashboard of the study's storage (its URL or
+            ``None``); called every ``dashboard_check_seconds`` while the display is open, so
+            one started later is linked: in the panel, or with one printed line.
+        dashboard_check_seconds: How often to call ``find_dashboard``.
     """
 
     def __init__(
@@ -67,6 +76,9 @@ class TuneDisplay:
         timeout: float | None,
         console: Console | None = None,
         dashboard_url: str | None = None,
+        *,
+        find_dashboard: Callable[[], str | None] | None = None,
+        dashboard_check_seconds: float = DASHBOARD_CHECK_SECONDS,
     ) -> None:
         self.study = study
         self.n_trials = n_trials
@@ -82,6 +94,12 @@ class TuneDisplay:
             self._consider(trial)
         self.started = time.monotonic()
         self._live: Live | None = None
+        self._find = find_dashboard
+        self._check_seconds = dashboard_check_seconds
+        self._announced = dashboard_url  # the last dashboard the user was told of
+        self._lock = threading.RLock()  # the watcher thread redraws too
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     @property
     def live(self) -> bool:
@@ -110,8 +128,42 @@ class TuneDisplay:
             candidates.append(elapsed / self.n_this_run * left)
         return min(candidates) if candidates else None
 
+    def check_dashboard(self) -> str | None:
+        """Look for a running dashboard now and link it.
+
+        A dashboard not linked before is shown in the panel or, without a terminal, printed
+        on one line; one that stopped leaves the panel.
+
+        Returns:
+            The dashboard's URL, or ``None``.
+        """
+        if self._find is None:
+            return self.dashboard_url
+        try:
+            found = self._find()
+        except (OSError, ValueError):  # an odd runtime directory never stops tuning
+            found = None
+        with self._lock:
+            changed = found != self.dashboard_url
+            self.dashboard_url = found
+            if found is not None and found != self._announced:
+                self._announced = found
+                if self._live is None:
+                    self.console.print(f"dashboard: {found}", highlight=False, soft_wrap=True)
+            if self._live is not None:  # the elapsed time moves on too
+                self._live.update(self.render(), refresh=changed)
+        return found
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self._check_seconds):
+            self.check_dashboard()
+
     def render(self) -> Table:
         """The panel: progress by outcome, best so far, timing."""
+        with self._lock:
+            return self._render()
+
+    def _render(self) -> Table:
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold")
         table.add_column()
@@ -137,6 +189,11 @@ class TuneDisplay:
         return table
 
     def __enter__(self) -> TuneDisplay:
+        if self._find is not None:
+            self._stop.clear()
+            self._watcher = threading.Thread(
+                target=self._watch, name="dltune-display-dashboard", daemon=True
+            )
         if self.live:
             self._live = Live(
                 self.render(), console=self.console, refresh_per_second=2, transient=False
@@ -147,16 +204,27 @@ class TuneDisplay:
                 f"tuning study {self.study.study_name!r}: {self.n_before} trial(s) already "
                 f"finished" + (f", budget {self.n_trials}" if self.n_trials is not None else "")
             )
+        if self._watcher is not None:
+            self._watcher.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._live is not None:
-            self._live.update(self.render())
-            self._live.__exit__(None, None, None)
-            self._live = None
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join()
+            self._watcher = None
+        with self._lock:
+            if self._live is not None:
+                self._live.update(self.render())
+                self._live.__exit__(None, None, None)
+                self._live = None
 
     def __call__(self, study: Study, trial: FrozenTrial) -> None:
         """The ``Study.optimize`` callback."""
+        with self._lock:
+            self._record(trial)
+
+    def _record(self, trial: FrozenTrial) -> None:
         self.counts[trial.outcome] += 1
         self.n_this_run += 1
         self._consider(trial)

@@ -262,7 +262,8 @@ def _dashboard_url(url: str) -> str | None:
 
 
 def _announce_dashboard(found: str | None, url: str, live: bool, console: Console) -> None:
-    """Link the running dashboard (the live panel shows it too), or say how to start one."""
+    """Link the running dashboard (the live panel shows it too), or say how to start one
+    (the display links one started later)."""
     if found is None:
         console.print(
             f"watch it live in the browser: dltune dashboard --storage {mask_url(url)}",
@@ -340,7 +341,12 @@ def tune(
     objective = _objective(config, task)
     dashboard = _dashboard_url(url)
     display = TuneDisplay(
-        study, config.budget.trials, config.budget.timeout, console, dashboard_url=dashboard
+        study,
+        config.budget.trials,
+        config.budget.timeout,
+        console,
+        dashboard_url=dashboard,
+        find_dashboard=lambda: _dashboard_url(url),  # one started later is linked too
     )
     _announce_dashboard(dashboard, url, display.live, console)
     try:

@@ -6,6 +6,10 @@ Paths are split on ``/`` *before* percent-decoding, so a study name may hold any
 (``%2F`` included) and no decoded ``..`` ever reaches a lookup. Static files come from a
 fixed table of names read from the package: no filesystem path is built from a request.
 Every response carries the security headers of :data:`SECURITY_HEADERS`.
+
+A study's name is one path segment, written by :func:`study_segment`: browsers drop the
+segments ``.`` and ``..`` (even as ``%2E%2E``), so the names ``.`` and ``..`` (and, to keep
+the scheme reversible, every name starting with ``~``) get a ``~`` in front.
 """
 
 from __future__ import annotations
@@ -36,10 +40,11 @@ from starlette.types import Receive
 from starlette.types import Scope
 from starlette.types import Send
 
-from dltune.dashboard._reader import NotFoundError
-from dltune.dashboard._reader import Payload
+from dltune.dashboard._open import NotFoundError
+from dltune.dashboard._open import ReaderClosedError
 from dltune.dashboard._reader import StudyReader
 from dltune.dashboard._rows import dumps
+from dltune.dashboard._summary import Payload
 from dltune.exceptions import StorageError
 
 __all__ = [
@@ -48,6 +53,8 @@ __all__ = [
     "SECURITY_HEADERS",
     "build_app",
     "static_names",
+    "study_name_of",
+    "study_segment",
 ]
 
 _logger = logging.getLogger(__name__)
@@ -95,14 +102,57 @@ _STATIC = {
 _JSON = "application/json"
 _NUMBER = re.compile(r"[0-9]{1,9}")
 _GZIP_MIN_BYTES = 16_384
-#: How long shutdown waits for the warm-up thread (drawing one study's plots).
-_WARM_UP_JOIN_SECONDS = 10.0
+#: How long shutdown waits for the warm-up thread to stop (it stops before its next read or
+#: plot); then the reader is closed anyway and a late read of the thread is refused.
+_WARM_UP_JOIN_SECONDS = 2.0
 _LOCAL_CLIENTS = ("127.0.0.1", "::1", "testclient")
 
 
 def static_names() -> list[str]:
-    """The names served under ``/static/``: nothing else is."""
+    """The names served under ``/static/``: nothing else is.
+
+    Returns:
+        The file names, sorted.
+
+    Example:
+        >>> "app.js" in static_names(), "index.html" in static_names()
+        (True, False)
+    """
     return sorted(_STATIC)
+
+
+def study_segment(name: str) -> str:
+    """A study name as its path segment says it, before percent-encoding (``api.js`` does the
+    same): ``.``, ``..`` and names starting with ``~`` get a ``~`` in front, so no name is a
+    dot segment a browser would drop.
+
+    Args:
+        name: The study's name.
+
+    Returns:
+        The segment's text; :func:`study_name_of` reads the name back.
+
+    Example:
+        >>> [study_segment(n) for n in (".", "..", "~x", "demo", "...")]
+        ['~.', '~..', '~~x', 'demo', '...']
+    """
+    return "~" + name if name in (".", "..") or name.startswith("~") else name
+
+
+def study_name_of(segment: str) -> str:
+    """The study name a (percent-decoded) path segment stands for; see :func:`study_segment`.
+
+    Args:
+        segment: The segment, percent-decoded.
+
+    Returns:
+        The name.
+
+    Example:
+        >>> [study_name_of(s) for s in ("~.", "~..", "~~x", "demo")]
+        ['.', '..', '~x', 'demo']
+    """
+    return segment[1:] if segment.startswith("~") else segment
 
 
 def _plotly_js() -> Path:
@@ -223,6 +273,8 @@ class _Dispatcher:
         except StorageError as exc:
             _logger.warning("the storage failed: %s", exc)
             return await _error(request, 503, f"the storage failed: {exc}")
+        except ReaderClosedError as exc:
+            return await _error(request, 503, str(exc))
         except Exception:
             _logger.exception("the dashboard failed on %s", request.url.path)
             return await _error(request, 500, "internal error; see the dashboard's log")
@@ -234,11 +286,12 @@ class _Dispatcher:
         if n == 2 and parts[0] == "static":
             return await self._static(request, parts[1])
         if n >= 2 and parts[0] == "studies" and parts[1]:
+            name = study_name_of(parts[1])
             if n == 2:
-                await run_in_threadpool(self.reader.study_id, parts[1])
+                await run_in_threadpool(self.reader.study_id, name)
                 return await self._page(request, csp=PLOTS_CONTENT_SECURITY_POLICY)
             if n == 4 and parts[2] == "trials" and _NUMBER.fullmatch(parts[3]):
-                await run_in_threadpool(self.reader.trial, parts[1], int(parts[3]))
+                await run_in_threadpool(self.reader.trial, name, int(parts[3]))
                 return await self._page(request)
         if n >= 2 and parts[0] == "api":
             return await self._api(request, parts[1:])
@@ -269,9 +322,9 @@ class _Dispatcher:
             return await _error(request, 404, "no such API path")
         if n == 1:
             return await _respond(request, dumps(await run_in_threadpool(reader.studies)), _JSON)
-        name = parts[1]
-        if not name:
+        if not parts[1]:
             return await _error(request, 404, "no such API path")
+        name = study_name_of(parts[1])
         if n == 2:
             return await _respond(
                 request, dumps(await run_in_threadpool(reader.study, name)), _JSON
@@ -291,8 +344,11 @@ class _Dispatcher:
                 request, text.encode(), "text/csv; charset=utf-8", headers=headers
             )
         if n == 3 and parts[2] == "plots":
-            payload, n_finished = await run_in_threadpool(reader.plots, name)
-            headers = {"x-dltune-finished-trials": str(n_finished)}
+            payload, key = await run_in_threadpool(reader.plots, name)
+            headers = {
+                "x-dltune-finished-trials": str(key.n_finished),
+                "x-dltune-plots-key": key.encode(),
+            }
             return await _respond(request, payload, _JSON, headers=headers)
         if n == 4 and parts[2] == "trials":
             if not _NUMBER.fullmatch(parts[3]):
@@ -327,8 +383,24 @@ class _HostCheck:
         await self.app(scope, receive, send)
 
 
-def build_app(reader: StudyReader, *, allowed_hosts: Sequence[str] | None) -> Starlette:
-    """The dashboard app over ``reader``; closes it on shutdown."""
+def build_app(
+    reader: StudyReader,
+    *,
+    allowed_hosts: Sequence[str] | None,
+    warm_up_join_seconds: float = _WARM_UP_JOIN_SECONDS,
+) -> Starlette:
+    """The dashboard app over ``reader``; closes it on shutdown.
+
+    Args:
+        reader: The storage's reader; the app owns it from now on.
+        allowed_hosts: Host header values answered (others get 400); ``None`` answers any.
+        warm_up_join_seconds: How long shutdown waits for the warm-up thread to stop before
+            closing the reader under it.
+
+    Returns:
+        The app. Its lifespan warms the reader up in a background thread and, on shutdown,
+        stops that thread and closes the reader (even if the thread is still drawing).
+    """
     dispatcher = _Dispatcher(reader)
 
     @contextlib.asynccontextmanager
@@ -342,9 +414,10 @@ def build_app(reader: StudyReader, *, allowed_hosts: Sequence[str] | None) -> St
             yield
         finally:
             stop.set()
-            warming.join(timeout=_WARM_UP_JOIN_SECONDS)
-            if not warming.is_alive():
-                reader.close()
+            await run_in_threadpool(warming.join, warm_up_join_seconds)
+            if warming.is_alive():
+                _logger.info("closing the storage while the warm-up still draws plots")
+            await run_in_threadpool(reader.close)
 
     app = Starlette(
         routes=[Route("/{path:path}", dispatcher.handle, methods=["GET"])],

@@ -32,8 +32,9 @@ _POSTGRES_DRIVERS = ("postgresql", "postgresql+psycopg")
 def runtime_dir() -> Path:
     """Where running dashboards register themselves.
 
-    ``$DLTUNE_DASHBOARD_DIR`` if set, else ``$XDG_RUNTIME_DIR/dltune-dashboards``, else
-    ``~/.cache/dltune/dashboards``.
+    Returns:
+        ``$DLTUNE_DASHBOARD_DIR`` if set, else ``$XDG_RUNTIME_DIR/dltune-dashboards``, else
+        ``~/.cache/dltune/dashboards``. It may not exist (yet).
 
     Example:
         >>> import os
@@ -54,7 +55,12 @@ def runtime_dir() -> Path:
 def normalise_storage_url(url: str) -> str:
     """The storage URL two processes compare: SQLite paths absolute, passwords masked.
 
-    A URL that does not parse is returned unchanged (it then matches only itself).
+    Args:
+        url: A storage URL.
+
+    Returns:
+        The URL normalised; one that does not parse is returned unchanged (it then matches
+        only itself).
 
     Example:
         >>> import os
@@ -79,10 +85,31 @@ def normalise_storage_url(url: str) -> str:
 
 
 def register(url: str, storage: str, *, pid: int | None = None) -> Path:
-    """Write the discovery file of a dashboard serving ``storage`` at ``url``; its path.
+    """Write the discovery file of a dashboard serving ``storage`` at ``url``.
 
     The file is written whole (a temporary file renamed into place) and readable only by
     its owner.
+
+    Args:
+        url: Where the dashboard answers (``http://127.0.0.1:8080/``).
+        storage: The storage URL it serves (stored normalised, password masked).
+        pid: The serving process (this one by default); the file counts while it runs.
+
+    Returns:
+        The file's path, for :func:`unregister`.
+
+    Raises:
+        OSError: If the runtime directory cannot be made or written (``serve`` logs it and
+            serves anyway, without being found).
+
+    Example:
+        >>> import os, tempfile
+        >>> os.environ["DLTUNE_DASHBOARD_DIR"] = tempfile.mkdtemp()
+        >>> path = register("http://127.0.0.1:8080/", "sqlite:////data/runs.db")
+        >>> path.name.startswith("dashboard-"), path.exists()
+        (True, True)
+        >>> unregister(path)
+        >>> del os.environ["DLTUNE_DASHBOARD_DIR"]
     """
     folder = runtime_dir()
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -103,9 +130,24 @@ def register(url: str, storage: str, *, pid: int | None = None) -> Path:
 
 
 def unregister(path: Path) -> None:
-    """Remove a discovery file written by :func:`register` (gone already is fine)."""
-    with contextlib.suppress(FileNotFoundError):
+    """Remove a discovery file written by :func:`register`.
+
+    Never raises: a file gone already is fine, and one that cannot be removed (a read-only
+    directory, another user's file) is left for its owner, logged at debug level.
+
+    Args:
+        path: The file.
+
+    Example:
+        >>> from pathlib import Path
+        >>> unregister(Path("/nonexistent/dashboard-1.json"))
+    """
+    try:
         path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        _logger.debug("could not remove the dashboard file %s: %s", path, exc)
 
 
 def _is_alive(pid: int) -> bool:
@@ -136,7 +178,11 @@ def _read(path: Path) -> dict[str, Any] | None:
         return None
     if not isinstance(record, dict):
         return None
-    if not isinstance(record.get("pid"), int) or not isinstance(record.get("url"), str):
+    pid = record.get("pid")
+    # os.kill(0 or -1, 0) would ask about whole process groups; huge ones overflow.
+    if isinstance(pid, bool) or not isinstance(pid, int) or not 0 < pid < 2**31:
+        return None
+    if not isinstance(record.get("url"), str) or not isinstance(record.get("storage"), str):
         return None
     return record
 
@@ -145,11 +191,18 @@ def find_dashboard(storage_url: str) -> str | None:
     """The URL of a live dashboard serving ``storage_url``, or ``None``.
 
     A dashboard counts as live while its process runs; files left by dead processes are
-    removed. With several live ones, the most recently started wins.
+    removed (when they can be). Unreadable or malformed files are skipped. With several live
+    ones, the most recently started wins. Cheap: one directory listing and a few small reads.
 
     Args:
         storage_url: The storage URL, as given to the dashboard (relative SQLite paths are
             compared as absolute ones).
+
+    Returns:
+        The dashboard's URL, or ``None`` when none serves that storage.
+
+    Raises:
+        TypeError: If ``storage_url`` is not a str.
 
     Example:
         >>> import os, tempfile

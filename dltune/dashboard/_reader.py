@@ -9,33 +9,45 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
 import time
-import zlib
-from collections import Counter
 from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from typing import TypeVar
 
 from dltune.analysis._table import param_names
 from dltune.analysis._table import rows_to_csv
 from dltune.analysis._table import trial_row
 from dltune.dashboard._cursor import Cursor
 from dltune.dashboard._cursor import changed_since
+from dltune.dashboard._cursor import study_fingerprint
+from dltune.dashboard._discovery import normalise_storage_url
+from dltune.dashboard._open import NotFoundError
+from dltune.dashboard._open import ReaderClosedError
+from dltune.dashboard._open import open_read_only
+from dltune.dashboard._open import public_storage_name
 from dltune.dashboard._rows import check_state_filter
 from dltune.dashboard._rows import dumps
 from dltune.dashboard._rows import row_matches
 from dltune.dashboard._rows import trial_detail
+from dltune.dashboard._summary import Payload
+from dltune.dashboard._summary import PlotKey
+from dltune.dashboard._summary import best_values
+from dltune.dashboard._summary import json_number
+from dltune.dashboard._summary import outcome_counts
 from dltune.exceptions import DLTuneError
 from dltune.exceptions import StudyNotFoundError
 from dltune.storage import FrozenStudy
 from dltune.storage import SQLStorage
 from dltune.trial import FrozenTrial
 from dltune.trial import StudyDirection
-from dltune.trial import TrialState
 
-__all__ = ["NotFoundError", "Payload", "StudyReader", "gzip_bytes", "open_read_only"]
+__all__ = ["CLOSE_WAIT_SECONDS", "MAX_LISTED_NAMES", "PLOT_COST_FACTOR", "StudyReader"]
+
+_T = TypeVar("_T")
 
 _logger = logging.getLogger(__name__)
 
@@ -44,111 +56,45 @@ MAX_LISTED_NAMES = 20
 #: Plots are recomputed at most once per this many times their last computation took, so a
 #: big study finishing trials quickly cannot keep a core busy drawing.
 PLOT_COST_FACTOR = 4.0
-_PG_CONNECT_TIMEOUT_SECONDS = 10
-
-
-class NotFoundError(DLTuneError, LookupError):
-    """No study (or trial) of that name (or number); the message lists the studies."""
-
-    def __init__(self, message: str, names: list[str]) -> None:
-        super().__init__(message)
-        self.names = names
-
-
-def open_read_only(url: str) -> SQLStorage:
-    """Open a storage for reading only; a SQLite file must exist (it is never created).
-
-    On PostgreSQL the sessions themselves are read-only
-    (``default_transaction_read_only``), so not even a bug could write.
-
-    Raises:
-        TypeError: If ``url`` is not a str.
-        ValueError: If the URL is malformed or names a SQLite file that does not exist.
-        StorageError: If the database cannot be read or holds no dltune schema.
-    """
-    if not isinstance(url, str):
-        raise TypeError(f"storage={url!r} must be a URL such as 'sqlite:///dltune.db'")
-    from dltune.storage._sql_engine import parse_url
-
-    parsed = parse_url(url)
-    options: dict[str, Any] = {}
-    if parsed.drivername == "sqlite":
-        path = os.path.abspath(parsed.database or "")
-        if not os.path.isfile(path):
-            raise ValueError(
-                f"storage={url!r}: there is no database file {path!r}; check the path (three "
-                "slashes for a relative one, four for an absolute one)"
-            )
-    else:
-        connect_args = {
-            "connect_timeout": _PG_CONNECT_TIMEOUT_SECONDS,
-            "options": "-c default_transaction_read_only=on",
-        }
-        options["engine_kwargs"] = {"connect_args": connect_args, "pool_pre_ping": True}
-    return SQLStorage(url, read_only=True, **options)
-
-
-def gzip_bytes(body: bytes) -> bytes:
-    """``body`` gzip-compressed at a fast level."""
-    compressor = zlib.compressobj(5, zlib.DEFLATED, 31)
-    return compressor.compress(body) + compressor.flush()
-
-
-class Payload:
-    """A response body whose gzip is computed once, when a client first asks for it."""
-
-    __slots__ = ("_gzipped", "_lock", "body")
-
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-        self._gzipped: bytes | None = None
-        self._lock = threading.Lock()
-
-    def gzipped(self) -> bytes:
-        """The body gzip-compressed (computed on the first call)."""
-        with self._lock:
-            if self._gzipped is None:
-                self._gzipped = gzip_bytes(self.body)
-            return self._gzipped
+#: How long :meth:`StudyReader.close` waits for reads in progress before closing anyway.
+CLOSE_WAIT_SECONDS = 5.0
 
 
 @dataclass(slots=True)
 class _Plots:
-    key: tuple[int, int]
+    key: PlotKey
     payload: Payload
     computed_at: float
     cost_seconds: float
 
 
-def _best(trials: list[FrozenTrial], directions: list[StudyDirection]) -> list[float | None]:
-    best: list[float | None] = [None] * len(directions)
-    for trial in trials:
-        if trial.state != TrialState.COMPLETE or trial.values is None:
-            continue
-        for k, (value, direction) in enumerate(zip(trial.values, directions, strict=False)):
-            if not math.isfinite(value):
-                continue
-            current = best[k]
-            if current is None or (
-                value > current if direction == StudyDirection.MAXIMIZE else value < current
-            ):
-                best[k] = value
-    return best
-
-
 class StudyReader:
     """The dashboard's read-only view of one storage.
+
+    Every storage read goes through a guard: once :meth:`close` ran, reads raise
+    :class:`ReaderClosedError` instead of opening new connections.
 
     Args:
         storage: The storage URL.
         poll_seconds: How often pages ask for changes.
         clock: Monotonic seconds (injected by tests).
+        is_public: Whether other machines may see the answers: :meth:`info` then shows only
+            the storage's scheme and file name (:func:`public_storage_name`).
 
     Raises:
         TypeError: On a non-str URL or non-number ``poll_seconds``.
         ValueError: On a bad URL, a missing SQLite file or ``poll_seconds`` not in
             ``[0.1, 3600]``.
         StorageError: If the database cannot be read.
+
+    Example:
+        >>> import os, tempfile, dltune
+        >>> url = f"sqlite:///{os.path.join(tempfile.mkdtemp(), 'demo.db')}"
+        >>> _ = dltune.create_study("demo", url)
+        >>> reader = StudyReader(url)
+        >>> reader.study("demo")["n_trials"]
+        0
+        >>> reader.close()
     """
 
     def __init__(
@@ -157,6 +103,7 @@ class StudyReader:
         *,
         poll_seconds: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
+        is_public: bool = False,
     ) -> None:
         if isinstance(poll_seconds, bool) or not isinstance(poll_seconds, int | float):
             raise TypeError(f"poll_seconds={poll_seconds!r} must be a number of seconds")
@@ -164,6 +111,8 @@ class StudyReader:
             raise ValueError(f"poll_seconds={poll_seconds!r} must be between 0.1 and 3600")
         self.storage = open_read_only(storage)
         self.poll_seconds = float(poll_seconds)
+        self.is_public = bool(is_public)
+        self._url = normalise_storage_url(storage)
         self._clock = clock
         self._lock = threading.Lock()
         self._ids: dict[str, int] = {}
@@ -171,20 +120,66 @@ class StudyReader:
         self._plots: dict[int, _Plots] = {}
         self._plot_locks: dict[int, threading.Lock] = {}
         self._study_locks: dict[int, threading.Lock] = {}
+        self._use = threading.Condition()
+        self._n_using = 0
+        self._closed = False
 
-    def close(self) -> None:
-        """Close the storage's connections."""
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` ran."""
+        return self._closed
+
+    def close(self, wait_seconds: float = CLOSE_WAIT_SECONDS) -> None:
+        """Refuse new reads, wait (up to ``wait_seconds``) for those in progress, then close
+        the storage's connections. Closing twice is fine.
+
+        Args:
+            wait_seconds: The longest wait for reads in progress.
+        """
+        deadline = time.monotonic() + wait_seconds
+        with self._use:
+            if self._closed:
+                return
+            self._closed = True
+            while self._n_using and (left := deadline - time.monotonic()) > 0:
+                self._use.wait(left)
+            if self._n_using:
+                _logger.warning("closing the storage with %d read(s) in progress", self._n_using)
         self.storage.close()
+
+    @contextmanager
+    def _using(self) -> Iterator[SQLStorage]:
+        """The storage for one read; raises :class:`ReaderClosedError` once closed."""
+        with self._use:
+            if self._closed:
+                raise ReaderClosedError()
+            self._n_using += 1
+        try:
+            yield self.storage
+        finally:
+            with self._use:
+                self._n_using -= 1
+                self._use.notify_all()
+
+    def _read(self, read: Callable[[SQLStorage], _T]) -> _T:
+        with self._using() as storage:
+            return read(storage)
 
     def warm_up(self, stop: threading.Event) -> None:
         """Read every study and draw its plots once, so the first page a user opens is quick.
 
-        Runs in a background thread at startup; stops between studies once ``stop`` is set.
-        Failures are logged, never raised: the pages report them when they ask.
+        Runs in a background thread at startup; stops before the next storage read or plot
+        once ``stop`` is set (or the reader is closed). Failures are logged, never raised:
+        the pages report them when they ask.
+
+        Args:
+            stop: Set to stop early.
         """
         started = self._clock()
         try:
-            names = [s.study_name for s in self.storage.get_all_studies()]
+            names = [s.study_name for s in self._read(lambda st: st.get_all_studies())]
+        except ReaderClosedError:
+            return
         except DLTuneError as exc:
             _logger.warning("could not list the studies: %s", exc)
             return
@@ -195,18 +190,29 @@ class StudyReader:
                 self.trials(name, None)
                 if not stop.is_set():
                     self.plots(name)
+            except ReaderClosedError:
+                return
             except Exception:
                 _logger.exception("reading study %r failed", name)
         _logger.info("read %d studies in %.1f s", len(names), self._clock() - started)
 
     def info(self) -> dict[str, Any]:
-        """What every page needs: the storage (password masked) and the poll interval."""
-        return {"storage": self.storage.url, "poll_seconds": self.poll_seconds}
+        """What every page needs: the storage and the poll interval.
+
+        Returns:
+            ``{"storage", "poll_seconds"}``; the storage's URL with any password masked, or
+            for a public dashboard only :func:`public_storage_name`.
+        """
+        shown = public_storage_name(self._url) if self.is_public else self.storage.url
+        return {"storage": shown, "poll_seconds": self.poll_seconds}
 
     # -- studies -----------------------------------------------------------------------------
 
     def _names(self) -> list[str]:
-        return sorted(s.study_name for s in self.storage.get_all_studies())
+        return sorted(s.study_name for s in self._read(lambda st: st.get_all_studies()))
+
+    def _directions(self, study_id: int) -> list[StudyDirection]:
+        return self._read(lambda st: st.get_study_directions(study_id))
 
     def _not_found(self, what: str) -> NotFoundError:
         names = self._names()
@@ -218,15 +224,22 @@ class StudyReader:
     def study_id(self, name: str) -> int:
         """The id of the study ``name``.
 
+        Args:
+            name: The study's name.
+
+        Returns:
+            Its id in the storage.
+
         Raises:
             NotFoundError: Naming the study and listing (up to 20) study names.
+            ReaderClosedError: If the reader is closed.
         """
         with self._lock:
             found = self._ids.get(name)
         if found is not None:
             return found
         try:
-            found = self.storage.get_study_id_from_name(name)
+            found = self._read(lambda st: st.get_study_id_from_name(name))
         except StudyNotFoundError:
             raise self._not_found(f"no study named {name!r}") from None
         with self._lock:
@@ -248,12 +261,24 @@ class StudyReader:
         with self._lock:
             lock = self._study_locks.setdefault(study_id, threading.Lock())
         with lock:
-            return self.storage.get_all_trials(study_id, copy=False)
+            return self._read(lambda st: st.get_all_trials(study_id, copy=False))
 
     def studies(self) -> list[dict[str, Any]]:
-        """One summary per study: name, directions, trial counts by outcome, best values."""
+        """One summary per study.
+
+        Returns:
+            Per study ``{"name", "directions", "n_trials", "counts", "best_values",
+            "start"}``: ``counts`` by outcome (a paused trial that was continued counts as
+            ``"paused"``), ``best_values`` per objective by ``Study.best_trial``'s rule
+            (infinities as ``"inf"``/``"-inf"``, ``None`` before a trial completes),
+            ``start`` in epoch seconds.
+
+        Raises:
+            StorageError: If the storage cannot be read.
+            ReaderClosedError: If the reader is closed.
+        """
         out = []
-        for study in self.storage.get_all_studies():
+        for study in self._read(lambda st: st.get_all_studies()):
             try:
                 trials = self._read_trials(study.study_id)
             except StudyNotFoundError:  # deleted meanwhile
@@ -262,10 +287,20 @@ class StudyReader:
         return out
 
     def study(self, name: str) -> dict[str, Any]:
-        """The summary of the study ``name`` (see :meth:`studies`)."""
+        """The summary of one study.
+
+        Args:
+            name: The study's name.
+
+        Returns:
+            Its summary, as :meth:`studies` gives it.
+
+        Raises:
+            NotFoundError: If there is no study ``name``.
+            ReaderClosedError: If the reader is closed.
+        """
         study_id, trials = self._trials(name)
-        directions = self.storage.get_study_directions(study_id)
-        return self._summary(name, directions, trials, None)
+        return self._summary(name, self._directions(study_id), trials, None)
 
     def _summary(
         self,
@@ -274,7 +309,6 @@ class StudyReader:
         trials: list[FrozenTrial],
         study: FrozenStudy | None,
     ) -> dict[str, Any]:
-        counts = Counter(t.outcome for t in trials)
         start = min((t.datetime_start for t in trials if t.datetime_start), default=None)
         if study is not None and study.datetime_start is not None:
             start = study.datetime_start
@@ -282,8 +316,8 @@ class StudyReader:
             "name": name,
             "directions": [d.name.lower() for d in directions],
             "n_trials": len(trials),
-            "counts": dict(sorted(counts.items())),
-            "best_values": _best(trials, directions),
+            "counts": outcome_counts(trials),
+            "best_values": [json_number(v) for v in best_values(trials, directions)],
             "start": None if start is None else start.timestamp(),
         }
 
@@ -302,27 +336,51 @@ class StudyReader:
     def trials(self, name: str, after: str | None) -> bytes:
         """The JSON body of ``/trials?after=``: the trials changed since the cursor ``after``.
 
+        Args:
+            name: The study's name.
+            after: The cursor of the client's previous answer, or ``None`` for every trial.
+
+        Returns:
+            ``{"study", "cursor", "reset", "n_trials", "directions", "params",
+            "poll_seconds", "plots_key", "summary", "trials"}`` as JSON: ``reset`` tells the
+            client to drop what it holds first, ``plots_key`` changes when the plots would,
+            ``summary`` is the study's as :meth:`study` gives it.
+
         Raises:
             ValueError: If ``after`` is not a cursor this dashboard sent.
             NotFoundError: If there is no study ``name``.
+            ReaderClosedError: If the reader is closed.
         """
         cursor = None if after is None else Cursor.decode(after)
         study_id, trials = self._trials(name)
-        sent, new_cursor, reset = changed_since(study_id, trials, cursor)
+        fingerprint = study_fingerprint(self._url, study_id, trials)
+        sent, new_cursor, reset = changed_since(fingerprint, trials, cursor)
+        directions = self._directions(study_id)
         head = {
             "study": name,
             "cursor": new_cursor.encode(),
             "reset": reset,
             "n_trials": len(trials),
-            "directions": [d.name.lower() for d in self.storage.get_study_directions(study_id)],
+            "directions": [d.name.lower() for d in directions],
             "params": param_names(trials),
             "poll_seconds": self.poll_seconds,
+            "plots_key": PlotKey.of(trials).encode(),
+            "summary": self._summary(name, directions, trials, None),
         }
         rows = b",".join(self._row(t)[1] for t in sent)
         return dumps(head)[:-1] + b',"trials":[' + rows + b"]}"
 
     def csv(self, name: str, *, state: str | None = None, q: str | None = None) -> str:
-        """The study's trials as CSV, filtered like the table (``state``, text ``q``).
+        """The study's trials as CSV, filtered like the table.
+
+        Args:
+            name: The study's name.
+            state: Keep the trials in this state or with this outcome (``None``, ``""`` or
+                ``"all"``: every trial).
+            q: Words that must each occur in a row (see :func:`row_matches`).
+
+        Returns:
+            The CSV text, one row per trial kept.
 
         Raises:
             ValueError: If ``state`` is not a state or outcome.
@@ -330,23 +388,32 @@ class StudyReader:
         """
         wanted = check_state_filter(state)
         terms = (q or "").lower().split()
-        _, trials = self._trials(name)
+        study_id, trials = self._trials(name)
         rows = [self._row(t)[0] for t in trials]
         kept = [row for row in rows if row_matches(row, wanted, terms)]
-        return rows_to_csv(kept, params=param_names(trials))
+        n_values = len(self._directions(study_id))  # value_0.. columns of every objective
+        return rows_to_csv(kept, params=param_names(trials), n_values=n_values)
 
     def trial(self, name: str, number: int) -> dict[str, Any]:
-        """Everything about trial ``number`` of study ``name``.
+        """Everything about one trial.
+
+        Args:
+            name: The study's name.
+            number: The trial's number.
+
+        Returns:
+            :func:`trial_detail` of the trial, with ``study`` and ``directions``.
 
         Raises:
             NotFoundError: If there is no such study or trial.
+            ReaderClosedError: If the reader is closed.
         """
         study_id, trials = self._trials(name)
         for trial in trials:
             if trial.number == number:
                 detail = trial_detail(trial)
                 detail["study"] = name
-                directions = self.storage.get_study_directions(study_id)
+                directions = self._directions(study_id)
                 detail["directions"] = [d.name.lower() for d in directions]
                 return detail
         last = f"0 to {len(trials) - 1}" if trials else "none yet"
@@ -357,16 +424,26 @@ class StudyReader:
 
     # -- plots -------------------------------------------------------------------------------
 
-    def plots(self, name: str) -> tuple[Payload, int]:
-        """The JSON body of ``/plots``, recomputed when trials finished (at most once per
-        ``PLOT_COST_FACTOR`` times its last computation took), and how many finished trials
-        they show.
+    def plots(self, name: str) -> tuple[Payload, PlotKey]:
+        """The JSON body of ``/plots`` and the key of the trials it shows.
+
+        The plots are recomputed when their :class:`PlotKey` changed (trials finished or
+        started, running trials reported), at most once per ``PLOT_COST_FACTOR`` times their
+        last computation took.
+
+        Args:
+            name: The study's name.
+
+        Returns:
+            ``(payload, key)``: the payload holds ``[{"kind", "title", "notes",
+            "figure"}]``, ``key`` the trials they were drawn from.
 
         Raises:
             NotFoundError: If there is no study ``name``.
+            ReaderClosedError: If the reader is closed.
         """
         study_id, trials = self._trials(name)
-        key = (study_id, sum(1 for t in trials if t.state.is_finished()))
+        key = PlotKey.of(trials)
         with self._lock:
             lock = self._plot_locks.setdefault(study_id, threading.Lock())
         with lock:
@@ -375,20 +452,20 @@ class StudyReader:
                 cached.key == key
                 or self._clock() - cached.computed_at < PLOT_COST_FACTOR * cached.cost_seconds
             ):
-                return cached.payload, cached.key[1]
+                return cached.payload, cached.key
             started = self._clock()
             body = dumps(self._plot_payload(study_id, trials))
             now = self._clock()
             made = _Plots(key, Payload(body), now, now - started)
             self._plots[study_id] = made
             _logger.debug("plots of study %r took %.3f s", name, made.cost_seconds)
-            return made.payload, key[1]
+            return made.payload, key
 
     def _plot_payload(self, study_id: int, trials: list[FrozenTrial]) -> list[dict[str, Any]]:
         from dltune.analysis._render import plot_records
         from dltune.analysis._render import to_plotly_dict
 
-        directions = self.storage.get_study_directions(study_id)
+        directions = self._directions(study_id)
         out = []
         for record in plot_records(trials, directions):
             out.append(

@@ -40,6 +40,13 @@ SHOWN_SYSTEM_ATTRS = ("reason", "worker", "resume_of", "stopped_by", "hparams")
 def jsonable(value: Any) -> Any:
     """``value`` with NaN and infinities (at any depth) replaced by ``None``.
 
+    Args:
+        value: Attributes as stored (dicts, lists, numbers, text; other objects).
+
+    Returns:
+        The same structure, JSON-ready: tuples become lists, keys text, other objects their
+        ``str``.
+
     Example:
         >>> jsonable({"a": [1.0, float("nan")], "b": (float("inf"),)})
         {'a': [1.0, None], 'b': [None]}
@@ -58,6 +65,12 @@ def jsonable(value: Any) -> Any:
 def dumps(value: Any) -> bytes:
     """Strict JSON (no NaN tokens) as UTF-8; non-finite numbers become ``null``.
 
+    Args:
+        value: What to encode.
+
+    Returns:
+        Compact JSON, with text as it is (not ``\\u`` escapes): the pages write it as text.
+
     Example:
         >>> dumps({"x": float("nan"), "name": "<b>"})
         b'{"x":null,"name":"<b>"}'
@@ -73,6 +86,12 @@ def dumps(value: Any) -> bytes:
 
 def js_text(value: Any) -> str:
     """A parameter value as JavaScript's ``String(value)`` writes it (the table's filter).
+
+    Args:
+        value: A parameter value as JSON carries it.
+
+    Returns:
+        Its text in the page's filter.
 
     Example:
         >>> [js_text(v) for v in (1e-05, 1.0, 0.1, 1e21, 123456789.0, True, None, "adam")]
@@ -129,6 +148,14 @@ def row_matches(row: dict[str, Any], state: str | None, terms: Sequence[str]) ->
     case) must occur in the row's number, state, outcome, worker, reason or one of its
     ``name=value`` params.
 
+    Args:
+        row: The row.
+        state: A state or outcome to keep, or ``None`` for any.
+        terms: Lower-case words, all of which must occur.
+
+    Returns:
+        Whether the table shows the row.
+
     Example:
         >>> row = {"number": 4, "state": "complete", "outcome": "complete", "worker": "h:1",
         ...        "reason": None, "params": {"lr": 1e-05, "opt": "Adam"}}
@@ -144,10 +171,20 @@ def row_matches(row: dict[str, Any], state: str | None, terms: Sequence[str]) ->
 
 
 def check_state_filter(state: str | None) -> str | None:
-    """The ``state`` query parameter checked: ``None`` (or ``""``/``"all"``) for every trial.
+    """The ``state`` query parameter checked.
+
+    Args:
+        state: The parameter, or ``None``.
+
+    Returns:
+        ``None`` (for ``None``, ``""`` or ``"all"``: every trial) or the state in lower case.
 
     Raises:
         ValueError: Naming ``state`` and the accepted values.
+
+    Example:
+        >>> check_state_filter("Complete"), check_state_filter("all")
+        ('complete', None)
     """
     if state is None or state in ("", "all"):
         return None
@@ -157,7 +194,14 @@ def check_state_filter(state: str | None) -> str | None:
 
 
 def learning_curve_figure(trial: FrozenTrial) -> dict[str, Any]:
-    """A plotly figure of ``trial``'s reported values by step (diverged steps are gaps)."""
+    """A plotly figure of ``trial``'s reported values by step (diverged steps are gaps).
+
+    Args:
+        trial: The trial.
+
+    Returns:
+        ``{"data": [one scatter trace], "layout": {...}}``.
+    """
     steps = sorted(trial.intermediate_values)
     values = [finite_or_none(trial.intermediate_values[s]) for s in steps]
     trace = {
@@ -179,7 +223,23 @@ def learning_curve_figure(trial: FrozenTrial) -> dict[str, Any]:
 
 
 def trial_detail(trial: FrozenTrial) -> dict[str, Any]:
-    """Everything a trial's page shows: its row, reports, attributes and learning curve."""
+    """Everything a trial's page shows: its row, reports, attributes and learning curve.
+
+    Args:
+        trial: The trial.
+
+    Returns:
+        Its :func:`~dltune.analysis._table.trial_row` plus ``intermediate_values`` (``[step,
+        value]`` pairs, NaN as ``None``), ``distributions`` (their ``repr``),
+        ``user_attrs``, the shown ``system_attrs`` and ``figure`` (its learning curve).
+
+    Example:
+        >>> from dltune.trial import TrialState
+        >>> trial = FrozenTrial(2, 2, TrialState.RUNNING, intermediate_values={0: 0.5})
+        >>> detail = trial_detail(trial)
+        >>> detail["number"], detail["intermediate_values"], detail["figure"]["data"][0]["x"]
+        (2, [[0, 0.5]], [0])
+    """
     detail = trial_row(trial)
     steps = sorted(trial.intermediate_values)
     detail["intermediate_values"] = [

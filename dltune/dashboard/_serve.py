@@ -2,14 +2,21 @@
 
 Binding first turns "port in use" into one clear error (uvicorn would log it and exit) and
 lets ``port=0`` pick a free port whose URL is known before serving starts.
+
+Every dashboard checks the Host header of each request against the names this machine goes
+by (:func:`allowed_host_names`): a page of another site whose name an attacker re-points at
+this machine (DNS rebinding) sends its own name and is refused. Only an explicit ``"*"``
+answers any name.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
 import logging
 import os
+import re
 import signal
 import socket
 import threading
@@ -19,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from dltune._imports import require
 from dltune.dashboard._discovery import register
+from dltune.dashboard._discovery import runtime_dir
 from dltune.dashboard._discovery import unregister
 
 if TYPE_CHECKING:
@@ -26,13 +34,28 @@ if TYPE_CHECKING:
 
     from starlette.applications import Starlette
 
-__all__ = ["LOOPBACK_HOSTS", "create_app", "is_loopback", "serve"]
+__all__ = [
+    "ANY_HOST",
+    "LOOPBACK_HOSTS",
+    "allowed_host_names",
+    "create_app",
+    "is_loopback",
+    "serve",
+]
 
 _logger = logging.getLogger(__name__)
 
-#: The Host header values a dashboard bound to a loopback address answers to.
+#: The Host header values every dashboard answers to.
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+#: Passed in ``allowed_hosts``, answers any Host header (no DNS-rebinding defence).
+ANY_HOST = "*"
 _FEATURE = "the dashboard"
+_WILDCARDS = ("", "0.0.0.0", "::")
+_HOST_WITH_PORT = re.compile(r"([^:\[\]]+):[0-9]{1,5}")
+_BRACKETED = re.compile(r"\[([^\[\]]+)\](?::[0-9]{1,5})?")
+#: Addresses used only to ask the routing table which local address faces the network (a
+#: UDP "connect" sends nothing).
+_PROBES = ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1"))
 
 
 def _require_web() -> None:
@@ -46,6 +69,7 @@ def create_app(
     *,
     poll_seconds: float = 2.0,
     allowed_hosts: Sequence[str] | None = LOOPBACK_HOSTS,
+    is_public: bool = False,
 ) -> Starlette:
     """The dashboard as a starlette app over ``storage``, opened read-only.
 
@@ -54,7 +78,10 @@ def create_app(
             SQLite file must exist: it is never created.
         poll_seconds: How often open pages ask for new and changed trials.
         allowed_hosts: Host header values answered (others get 400, which stops DNS
-            rebinding); ``None`` answers any, as needed when serving other machines.
+            rebinding); ``None`` answers any. :func:`serve` passes
+            :func:`allowed_host_names` of its address.
+        is_public: Whether other machines can reach the app: ``/api/info`` then shows only
+            the storage's scheme and file name, not its path or host.
 
     Returns:
         The app; ``app.state.reader`` reads the storage and is closed on shutdown.
@@ -77,12 +104,19 @@ def create_app(
     from dltune.dashboard._app import build_app
     from dltune.dashboard._reader import StudyReader
 
-    reader = StudyReader(storage, poll_seconds=poll_seconds)
+    reader = StudyReader(storage, poll_seconds=poll_seconds, is_public=is_public)
     return build_app(reader, allowed_hosts=allowed_hosts)
 
 
 def is_loopback(host: str) -> bool:
     """Whether ``host`` is reachable only from this machine.
+
+    Args:
+        host: A host name or address (IPv6 with or without brackets).
+
+    Returns:
+        ``True`` for ``localhost`` and the loopback addresses (all of ``127.0.0.0/8``,
+        ``::1``); ``False`` for anything else, wildcards included.
 
     Example:
         >>> is_loopback("127.0.0.1"), is_loopback("localhost"), is_loopback("0.0.0.0")
@@ -94,6 +128,86 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def _check_extra_hosts(allowed_hosts: Sequence[str]) -> list[str]:
+    if isinstance(allowed_hosts, str) or not isinstance(allowed_hosts, Sequence):
+        raise TypeError(
+            f"allowed_hosts={allowed_hosts!r} must be a list of host names, such as "
+            "['dashboard.example.org']"
+        )
+    names = []
+    for name in allowed_hosts:
+        if not isinstance(name, str) or not name or any(c.isspace() or c in "/@" for c in name):
+            raise ValueError(
+                f"allowed_hosts holds {name!r}, which is not a host name or address; give "
+                "names such as 'dashboard.example.org' or '10.0.0.5', or '*' for any"
+            )
+        found = _HOST_WITH_PORT.fullmatch(name) or _BRACKETED.fullmatch(name)
+        names.append((found.group(1) if found else name).lower())
+    return names
+
+
+def _machine_names() -> set[str]:
+    names = set()
+    for lookup in (socket.gethostname, socket.getfqdn):
+        with contextlib.suppress(OSError, UnicodeError):
+            names.add(lookup().lower())
+    names.discard("")
+    return names
+
+
+def _machine_addresses() -> set[str]:
+    """This machine's addresses that are cheap to find: its name's and the one facing the
+    network."""
+    found = set()
+    with contextlib.suppress(OSError, UnicodeError):
+        for *_rest, address in socket.getaddrinfo(socket.gethostname(), None):
+            found.add(str(address[0]).split("%", 1)[0])
+    for family, probe in _PROBES:
+        with contextlib.suppress(OSError), socket.socket(family, socket.SOCK_DGRAM) as udp:
+            udp.connect((probe, 9))
+            found.add(str(udp.getsockname()[0]).split("%", 1)[0])
+    return {a.lower() for a in found if a not in _WILDCARDS}
+
+
+def allowed_host_names(host: str, allowed_hosts: Sequence[str] = ()) -> tuple[str, ...] | None:
+    """The Host header values a dashboard listening on ``host`` answers to.
+
+    The loopback names, the address listened on, this machine's name and fully qualified
+    name, and, listening on every interface (``0.0.0.0``, ``::``), the machine's addresses
+    that are cheap to find; plus ``allowed_hosts``. Ports do not matter.
+
+    Args:
+        host: The address listened on.
+        allowed_hosts: More names to answer (names others reach this machine by, such as a
+            DNS alias or a NAT address); ``"*"`` answers any name.
+
+    Returns:
+        The names, sorted and in lower case; ``None`` (any name) when ``allowed_hosts``
+        holds ``"*"``.
+
+    Raises:
+        TypeError: If ``allowed_hosts`` is a str, not a list of them.
+        ValueError: If an entry is not a host name or address.
+
+    Example:
+        >>> names = allowed_host_names("127.0.0.2", ["Dash.Example:8080"])
+        >>> {"127.0.0.2", "localhost", "dash.example"} <= set(names)
+        True
+        >>> allowed_host_names("0.0.0.0", ["*"]) is None
+        True
+    """
+    extra = _check_extra_hosts(allowed_hosts)
+    if ANY_HOST in extra:
+        return None
+    bind = host.strip("[]").lower()
+    names = {*LOOPBACK_HOSTS, *_machine_names(), *extra}
+    if bind in _WILDCARDS:
+        names |= _machine_addresses()
+    else:
+        names.add(bind)
+    return tuple(sorted(names))
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -139,23 +253,31 @@ def serve(
     port: int = 8080,
     *,
     poll_seconds: float = 2.0,
+    allowed_hosts: Sequence[str] = (),
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
     """Serve the dashboard of ``storage`` until interrupted (Ctrl-C or SIGTERM), then return.
 
     While it serves, a discovery file lets :func:`find_dashboard` (and ``dltune tune``)
-    find it; the file is removed on exit.
+    find it; the file is removed on exit. If the file cannot be written, a warning is logged
+    and the dashboard serves anyway.
 
     Args:
         storage: The storage URL, opened read-only.
         host: The address to listen on. Anything but a loopback address lets other machines
-            read every study (there is no authentication): a warning is logged.
+            read every study (there is no authentication): a warning is logged, and
+            ``/api/info`` shows only the storage's scheme and file name.
         port: The TCP port; 0 picks a free one.
         poll_seconds: How often open pages ask for changes.
+        allowed_hosts: Names other than this machine's own (see
+            :func:`allowed_host_names`) that others reach it by; ``["*"]`` answers any
+            Host header, which gives up the defence against DNS rebinding.
         on_ready: Called with the dashboard's URL once it listens.
 
     Raises:
-        ValueError: If the port is in use, the host unknown, or the storage URL bad.
+        ValueError: If the port is in use, the host unknown, the storage URL bad, or an
+            ``allowed_hosts`` entry not a host name.
+        TypeError: If ``host`` is not a str or ``allowed_hosts`` is a str.
         MissingDependencyError: Without ``pip install 'dltune[dashboard]'``.
         StorageError: If the database cannot be read.
     """
@@ -163,12 +285,13 @@ def serve(
         raise TypeError(f"host={host!r} must be an address such as '127.0.0.1'")
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise ValueError(f"port={port!r} must be a TCP port number from 0 to 65535")
+    names = allowed_host_names(host, allowed_hosts)
     loopback = is_loopback(host)
     app = create_app(
-        storage, poll_seconds=poll_seconds, allowed_hosts=LOOPBACK_HOSTS if loopback else None
+        storage, poll_seconds=poll_seconds, allowed_hosts=names, is_public=not loopback
     )
-    uvicorn = require("uvicorn", extra="dashboard", feature=_FEATURE)
     try:
+        uvicorn = require("uvicorn", extra="dashboard", feature=_FEATURE)
         sock = _bind(host, port)
     except BaseException:
         app.state.reader.close()
@@ -181,15 +304,26 @@ def serve(
             host,
             app.state.reader.storage.url,
         )
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
-    discovery = register(url, storage)
+    if names is None:
+        _logger.warning("the dashboard answers any Host header: no DNS-rebinding defence")
+    discovery = None
     previous = None
-    if threading.current_thread() is threading.main_thread():
-        # uvicorn shuts down gracefully on SIGTERM, then raises it again; by default that
-        # would end the process before the discovery file is removed.
-        previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
+        server = uvicorn.Server(
+            uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
+        )
+        try:
+            discovery = register(url, storage)
+        except OSError as exc:
+            _logger.warning(
+                "could not register the dashboard in %s, so dltune tune will not link it: %s",
+                runtime_dir(),
+                exc,
+            )
+        if threading.current_thread() is threading.main_thread():
+            # uvicorn shuts down gracefully on SIGTERM, then raises it again; by default that
+            # would end the process before the discovery file is removed.
+            previous = signal.signal(signal.SIGTERM, _raise_terminated)
         if on_ready is not None:
             on_ready(url)
         server.run(sockets=[sock])
@@ -198,8 +332,10 @@ def serve(
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-        unregister(discovery)
+        if discovery is not None:
+            unregister(discovery)
         sock.close()
+        app.state.reader.close()  # done by the app's shutdown, unless it never started
 
 
 class _Terminated(Exception):

@@ -57,13 +57,31 @@ window.__cspViolations = [];
 document.addEventListener("securitypolicyviolation", (e) =>
   window.__cspViolations.push(`${e.violatedDirective}: ${e.blockedURI}`));
 """
+#: Every plot shows data: its figure has a trace with points, and plotly drew marks of it (SVG
+#: trace paths, heatmap images or parcoords axes; a WebGL trace a visible canvas). A figure
+#: that only shows an annotation ("No finished trials yet") does not count.
 PLOTS_DRAWN = """() => {
+  const visible = (n) => {
+    const r = n.getBoundingClientRect();
+    return r.width > 0 && r.height > 0;
+  };
   const plots = [...document.querySelectorAll('#plots .plot')];
   return plots.length > 0 && plots.every((p) => {
-    const drawn = p.querySelector('.plot-figure svg, .plot-figure canvas');
-    return drawn && drawn.getBoundingClientRect().width > 0;
+    const gd = p.querySelector('.plot-figure');
+    const traces = (gd && gd.data) || [];
+    const filled = (t) =>
+      ['x', 'y', 'z', 'dimensions'].some((k) => Array.isArray(t[k]) && t[k].length);
+    if (!traces.some(filled)) return false;
+    const marks = gd.querySelectorAll('g.trace path, g.hm image, .parcoords .y-axis');
+    if ([...marks].some(visible)) return true;
+    const webgl = traces.some((t) => String(t.type).endsWith('gl'));
+    return webgl && [...gd.querySelectorAll('canvas')].some(visible);
   });
 }"""
+#: The markers the history plot drew (one per complete trial).
+HISTORY_POINTS = (
+    "document.querySelectorAll('#plots .plot[data-kind=\"history\"] g.trace path.point').length"
+)
 
 
 def n_complete(url: str) -> int:
@@ -87,6 +105,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedDashboard]:
     trial = nasty.ask()
     trial.suggest_categorical("html", ["<img src=x onerror=alert(1)>"])
     nasty.tell(trial, state=TrialState.FAIL, reason="<script>alert('reason')</script>")
+    dots = dltune.create_study("..", storage)  # a browser drops ".." segments: sent as "~.."
+    dots.tell(dots.ask(), 0.5)
     storage.close()
     script = folder / "runner.py"
     script.write_text(RUNNER)
@@ -149,12 +169,15 @@ def test_live_study_in_the_browser(live: ServedDashboard, page: Page) -> None:
     if has_webgl(page):
         assert "WebGL is not supported" not in page.locator("#plots").inner_text()
 
-    # New trials appear without a reload.
+    # New trials appear without a reload, in the table and in the plots.
     count = int(page.locator("#trial-count").inner_text().replace(",", ""))
+    points = page.evaluate(HISTORY_POINTS)
+    assert points > 0
     page.wait_for_function(
         f"Number(document.querySelector('#trial-count').textContent) > {count + 1}",
         timeout=15_000,
     )
+    page.wait_for_function(f"{HISTORY_POINTS} > {points}", timeout=20_000)
     assert page.evaluate("window.__notReloaded") is True
     rows = page.locator("#trials tbody tr[data-number]")
     assert 0 < rows.count() <= 100
@@ -221,6 +244,16 @@ def test_html_in_names_params_and_reasons_stays_text(live: ServedDashboard, page
     page.goto(f"{live.url}/studies/{quote(NASTY_NAME, safe='')}/trials/0")
     page.locator("#trial-reason").wait_for()
     assert page.locator("#trial-reason").inner_text() == "<script>alert('reason')</script>"
+
+    # A study named ".." is reachable from the list, and its trials from its page.
+    page.goto(live.url + "/")
+    page.locator("#study-list tr[data-study='..'] a.study-link").click()
+    page.wait_for_url("**/studies/~..")
+    page.wait_for_selector("#trials tbody tr[data-number='0']")
+    assert page.locator("#study-name").inner_text() == ".."
+    page.locator("#trials tbody a.trial-link").first.click()
+    page.wait_for_url("**/studies/~../trials/0")
+    assert page.locator("#trial-state").inner_text() == "complete"
 
 
 def test_the_servers_filter_writes_numbers_as_javascript_does(page: Page) -> None:

@@ -9,6 +9,7 @@ import signal
 import socket
 import sqlite3
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -145,19 +146,85 @@ def test_serves_registers_and_stops_cleanly(
     assert find_dashboard(study_db) is None
 
 
-def test_other_hosts_get_a_loud_warning(study_db: str) -> None:
-    served = start_dashboard(study_db, "--host", "0.0.0.0")
+def status_for_host(url: str, host: str) -> int:
+    """The status of GET /api/info sent with this Host header."""
+    request = urllib.request.Request(url + "/api/info", headers={"Host": host})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            status: int = answer.status
+            return status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_other_hosts_get_a_loud_warning_and_only_known_names(study_db: str) -> None:
+    served = start_dashboard(study_db, "--host", "0.0.0.0", "--allow-host", "Dash.Example")
     try:
         assert served.url.startswith("http://127.0.0.1:")  # the URL this machine can open
-        # Any Host header is answered: the names others use are not known.
-        request = urllib.request.Request(
-            served.url + "/api/info", headers={"Host": "dashboard.example"}
-        )
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            assert answer.status == 200
+        port = served.url.rsplit(":", 1)[1]
+        # This machine's names and the names given are answered, with or without the port.
+        for host in ("127.0.0.1", f"localhost:{port}", socket.gethostname(), "dash.example"):
+            assert status_for_host(served.url, host) == 200, host
+        # Any other name is refused: a rebinding attacker's page sends its own.
+        assert status_for_host(served.url, "attacker.example") == 400
+        info = json.loads(get(served.url + "/api/info"))
+        assert info["storage"] == "sqlite:///…/studies.db"  # no path for other machines
     finally:
         assert served.stop() == 0
     err = served.stderr
     assert "#  WARNING: listening on 0.0.0.0, not only on this machine (127.0.0.1)." in err
     assert "the dashboard has no authentication" in err
     assert "anyone who can reach this address can read every study" in err  # the log line
+
+
+def test_any_host_only_when_asked_with_a_star(study_db: str) -> None:
+    served = start_dashboard(study_db, "--host", "0.0.0.0", "--allow-host", "*")
+    try:
+        assert status_for_host(served.url, "anything.example") == 200
+    finally:
+        assert served.stop() == 0
+    assert "the dashboard answers any Host header: no DNS-rebinding defence" in served.stderr
+
+
+def test_another_loopback_address_is_served(study_db: str) -> None:
+    # Linux routes all of 127.0.0.0/8 to the loopback interface (Debian names the machine
+    # 127.0.1.1); the Host header then names that address.
+    served = start_dashboard(study_db, "--host", "127.0.0.2")
+    try:
+        assert served.url.startswith("http://127.0.0.2:")
+        assert json.loads(get(served.url + "/api/info"))["storage"] == study_db
+        assert {s["name"] for s in json.loads(get(served.url + "/api/studies"))} >= {"demo"}
+    finally:
+        assert served.stop() == 0
+    assert "WARNING" not in served.stderr
+
+
+def test_an_unwritable_runtime_dir_is_logged_and_served_anyway(
+    study_db: str, tmp_path: Path
+) -> None:
+    not_a_dir = tmp_path / "a-file"
+    not_a_dir.write_text("not a folder")
+    served = start_dashboard(study_db, env={"DLTUNE_DASHBOARD_DIR": str(not_a_dir)})
+    try:
+        assert json.loads(get(served.url + "/api/info"))["poll_seconds"] == 2.0
+        served.process.send_signal(signal.SIGTERM)
+    finally:
+        assert served.stop() == 0
+    assert f"could not register the dashboard in {not_a_dir}, so dltune tune will not link" in (
+        served.stderr
+    )
+    assert not_a_dir.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("", "allowed_hosts holds '', which is not a host name or address"),
+        ("a b", "allowed_hosts holds 'a b', which is not a host name or address"),
+        ("http://x/", "allowed_hosts holds 'http://x/', which is not a host name"),
+    ],
+)
+def test_bad_allow_host(study_db: str, name: str, message: str) -> None:
+    result = invoke("--storage", study_db, "--port", "0", "--allow-host", name)
+    assert result.exit_code == 2
+    assert f"Error: {message}" in result.output

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -97,3 +100,72 @@ def test_discovery_imports_no_web_framework() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@contextlib.contextmanager
+def undeletable_files(folder: Path) -> Iterator[None]:
+    """Files in ``folder`` cannot be removed inside: mode 0o500, and for root (whom modes do
+    not stop) the immutable attribute; skips where neither works."""
+    folder.chmod(0o500)
+    immutable = False
+    try:
+        if _can_write(folder) and shutil.which("chattr"):
+            immutable = subprocess.run(["chattr", "+i", str(folder)], check=False).returncode == 0
+        if _can_write(folder):
+            pytest.skip("cannot make a folder read-only here (root, and no chattr +i)")
+        yield
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        folder.chmod(0o700)
+
+
+def _can_write(folder: Path) -> bool:
+    try:
+        (folder / "probe").touch()
+    except OSError:
+        return False
+    (folder / "probe").unlink()
+    return True
+
+
+def test_a_dead_dashboards_file_that_cannot_be_removed_is_skipped(_discovery_dir: Path) -> None:
+    path = register("http://127.0.0.1:8080/", "sqlite:////x.db", pid=dead_pid())
+    live = register("http://127.0.0.1:9090/", "sqlite:////x.db")
+    os.utime(live, (1, 1))  # older: the dead one is looked at first
+    with undeletable_files(_discovery_dir):
+        assert find_dashboard("sqlite:////x.db") == "http://127.0.0.1:9090/"
+        assert find_dashboard("sqlite:////y.db") is None
+    assert path.exists()
+
+
+def test_unregister_never_raises(tmp_path: Path) -> None:
+    folder = tmp_path / "dashboard-1.json"
+    folder.mkdir()  # unlink() of a folder fails with IsADirectoryError, an OSError
+    unregister(folder)
+    assert folder.is_dir()
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"pid": -1, "url": "http://127.0.0.1:1/", "storage": "sqlite:////x.db"},
+        {"pid": 0, "url": "http://127.0.0.1:1/", "storage": "sqlite:////x.db"},
+        {"pid": 2**70, "url": "http://127.0.0.1:1/", "storage": "sqlite:////x.db"},
+        {"pid": True, "url": "http://127.0.0.1:1/", "storage": "sqlite:////x.db"},
+        {"pid": os.getpid(), "url": 5, "storage": "sqlite:////x.db"},
+        {"pid": os.getpid(), "url": "http://127.0.0.1:1/", "storage": None},
+    ],
+)
+def test_malformed_records_are_skipped(_discovery_dir: Path, record: dict[str, object]) -> None:
+    _discovery_dir.mkdir(parents=True, exist_ok=True)
+    (_discovery_dir / "dashboard-odd.json").write_text(json.dumps(record))
+    assert find_dashboard("sqlite:////x.db") is None
+
+
+def test_an_unreadable_file_is_skipped(_discovery_dir: Path) -> None:
+    register("http://127.0.0.1:2222/", "sqlite:////x.db")
+    unreadable = _discovery_dir / "dashboard-dir.json"
+    unreadable.mkdir()  # reading it fails with IsADirectoryError
+    os.utime(unreadable, (2**31, 2**31))  # the newest: read first
+    assert find_dashboard("sqlite:////x.db") == "http://127.0.0.1:2222/"

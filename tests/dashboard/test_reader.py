@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import sqlite3
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
+from dashboard_helpers import make_client
 
 import dltune
+from dltune.dashboard._app import build_app
+from dltune.dashboard._open import ReaderClosedError
+from dltune.dashboard._open import open_read_only
 from dltune.dashboard._reader import PLOT_COST_FACTOR
 from dltune.dashboard._reader import StudyReader
-from dltune.dashboard._reader import open_read_only
+from dltune.dashboard._serve import LOOPBACK_HOSTS
 from dltune.exceptions import ReadOnlyStorageError
 from dltune.exceptions import StorageError
 from dltune.storage import SQLStorage
+from dltune.trial import TrialState
 
 
 class FakeClock:
@@ -41,17 +50,47 @@ def test_plots_are_cached_until_a_trial_finishes(study_db: str) -> None:
     clock = FakeClock()
     reader = StudyReader(study_db, clock=clock)
     try:
-        first, n_first = reader.plots("demo")
+        first, key = reader.plots("demo")
         again, _ = reader.plots("demo")
-        assert again is first and n_first == 5
+        assert again is first and key.n_finished == 5 and key.encode() == "5.6.1"
         finish_one(study_db)
         # Within PLOT_COST_FACTOR times the last computation (0.5 s): the old plots.
-        stale, n_stale = reader.plots("demo")
-        assert stale is first and n_stale == 5
+        stale, stale_key = reader.plots("demo")
+        assert stale is first and stale_key == key
         clock.now += PLOT_COST_FACTOR * 0.5
-        fresh, n_fresh = reader.plots("demo")
-        assert fresh is not first and n_fresh == 6
+        fresh, fresh_key = reader.plots("demo")
+        assert fresh is not first and fresh_key.encode() == "6.6.0"
         assert b"0.0625" in fresh.body
+    finally:
+        reader.close()
+
+
+def report(url: str, number: int, step: int, value: float) -> None:
+    """A worker reports ``value`` at ``step`` for the running trial ``number`` of demo."""
+    storage = SQLStorage(url)
+    try:
+        study_id = storage.get_study_id_from_name("demo")
+        trial = next(t for t in storage.get_all_trials(study_id) if t.number == number)
+        storage.set_trial_intermediate_value(trial.trial_id, step, value)
+    finally:
+        storage.close()
+
+
+def test_plots_follow_the_reports_of_running_trials(study_db: str) -> None:
+    clock = FakeClock()
+    reader = StudyReader(study_db, clock=clock)
+    try:
+        first, key = reader.plots("demo")
+        report(study_db, 5, 1, 0.875)  # trial 5 runs on: its learning curve grows
+        stale, _ = reader.plots("demo")
+        assert stale is first  # the throttle holds
+        clock.now += PLOT_COST_FACTOR * 0.5
+        fresh, fresh_key = reader.plots("demo")
+        assert fresh is not first
+        assert (fresh_key.n_finished, fresh_key.n_reports) == (key.n_finished, 2)
+        assert b"0.875" in fresh.body and b"0.875" not in first.body
+        clock.now += PLOT_COST_FACTOR * 0.5
+        assert reader.plots("demo")[0] is fresh  # nothing moved: the cached plots
     finally:
         reader.close()
 
@@ -121,3 +160,114 @@ def test_postgres_sessions_are_read_only(fresh_postgres_url: str) -> None:
             )
     finally:
         reader.close()
+
+
+def test_best_values_count_infinities_as_study_best_trial_does(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'inf.db'}"
+    storage = SQLStorage(url)
+    for name, direction, values in (
+        ("min", "minimize", (1.0, -math.inf, math.inf)),
+        ("max", "maximize", (1.0, math.inf, -math.inf)),
+        ("worst", "minimize", (math.inf,)),
+    ):
+        study = dltune.create_study(name, storage, direction=direction)
+        for value in values:
+            study.tell(study.ask(), value)
+        assert study.best_value == values[1 if len(values) > 1 else 0]
+    storage.close()
+    reader = StudyReader(url)
+    try:
+        best = {s["name"]: s["best_values"] for s in reader.studies()}
+        assert best == {"min": ["-inf"], "max": ["inf"], "worst": ["inf"]}
+        assert reader.study("min")["best_values"] == ["-inf"]
+    finally:
+        reader.close()
+
+
+def test_a_paused_trial_that_was_continued_counts_as_paused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'paused.db'}"
+    storage = SQLStorage(url)
+    study = dltune.create_study("asha", storage)
+    paused = study.ask()
+    paused.report(0.5, 0)
+    study.tell(paused, state=TrialState.PRUNED)
+    study.tell(study.ask(), state=TrialState.PRUNED)  # pruned for good
+    going_on = study.ask()
+    going_on.set_system_attr("resume_of", paused.number)
+    study.tell(going_on, 0.25)
+    storage.close()
+    reader = StudyReader(url)
+    try:
+        assert reader.study("asha")["counts"] == {"complete": 1, "paused": 1, "pruned": 1}
+    finally:
+        reader.close()
+
+
+def test_a_closed_reader_refuses_reads_and_the_warm_up_stops_quietly(
+    study_db: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    reader = StudyReader(study_db)
+    reader.close()
+    reader.close()  # twice is fine
+    assert reader.closed
+    with pytest.raises(ReaderClosedError, match="the dashboard is shutting down"):
+        reader.studies()
+    with pytest.raises(ReaderClosedError, match="shutting down"):
+        reader.trials("demo", None)
+    with caplog.at_level(logging.WARNING, logger="dltune"):
+        reader.warm_up(threading.Event())
+    assert caplog.records == [] and reader._plots == {}
+
+
+def warm_up_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "dltune-dashboard-warm-up"]
+
+
+def wait_until_reading(thread: threading.Thread) -> None:
+    """Wait until ``thread`` waits for the lock of a study's read (``_read_trials``)."""
+    deadline = time.monotonic() + 10
+    while True:
+        frame = sys._current_frames().get(thread.ident or -1)
+        names = []
+        while frame is not None:
+            names.append(frame.f_code.co_name)
+            frame = frame.f_back
+        if "_read_trials" in names:
+            return
+        assert thread.is_alive() and time.monotonic() < deadline, names
+        time.sleep(0.01)
+
+
+def test_shutting_down_while_warming_up_closes_the_reader(
+    study_db: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    reader = StudyReader(study_db)
+    # Hold the lock a read of "demo" takes, so the warm-up is stuck in that study when the
+    # app shuts down, without waiting for it.
+    study_lock = reader._study_locks.setdefault(reader.study_id("demo"), threading.Lock())
+    app = build_app(reader, allowed_hosts=LOOPBACK_HOSTS, warm_up_join_seconds=0.0)
+    with caplog.at_level(logging.WARNING, logger="dltune"):
+        with study_lock:
+            with make_client(app):  # the startup starts the warm-up
+                wait_until_reading(warm_up_threads()[0])
+            assert reader.closed  # closed although the warm-up thread still runs
+            assert warm_up_threads()
+        deadline = time.monotonic() + 10
+        while warm_up_threads():  # its next read is refused: it stops, quietly
+            assert time.monotonic() < deadline, "the warm-up thread did not stop"
+            time.sleep(0.02)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert reader._plots == {}
+    with pytest.raises(ReaderClosedError):
+        reader.study("demo")
+
+
+def test_info_of_a_public_dashboard_shows_only_the_file_name(study_db: str) -> None:
+    public = StudyReader(study_db, is_public=True)
+    private = StudyReader(study_db)
+    try:
+        assert public.info()["storage"] == "sqlite:///…/studies.db"
+        assert private.info()["storage"] == study_db
+    finally:
+        public.close()
+        private.close()

@@ -2,20 +2,36 @@
 
 const enc = encodeURIComponent;
 
+/**
+ * A study name as its path segment, as the server's study_segment writes it: browsers drop
+ * the segments "." and ".." (even as %2E%2E), so those (and, to stay reversible, names
+ * starting with "~") get a "~" in front.
+ */
+export function studySegment(name) {
+  return enc(name === "." || name === ".." || name.startsWith("~") ? `~${name}` : name);
+}
+
+/** The study name a percent-decoded path segment stands for (see studySegment). */
+export function studyNameOf(segment) {
+  return segment.startsWith("~") ? segment.slice(1) : segment;
+}
+
+const seg = studySegment;
+
 export const paths = {
-  studyPage: (name) => `/studies/${enc(name)}`,
-  trialPage: (name, number) => `/studies/${enc(name)}/trials/${number}`,
+  studyPage: (name) => `/studies/${seg(name)}`,
+  trialPage: (name, number) => `/studies/${seg(name)}/trials/${number}`,
   studies: () => "/api/studies",
-  study: (name) => `/api/studies/${enc(name)}`,
-  trials: (name, cursor) => `/api/studies/${enc(name)}/trials` + (cursor ? `?after=${enc(cursor)}` : ""),
-  plots: (name) => `/api/studies/${enc(name)}/plots`,
-  trial: (name, number) => `/api/studies/${enc(name)}/trials/${number}`,
+  study: (name) => `/api/studies/${seg(name)}`,
+  trials: (name, cursor) => `/api/studies/${seg(name)}/trials` + (cursor ? `?after=${enc(cursor)}` : ""),
+  plots: (name) => `/api/studies/${seg(name)}/plots`,
+  trial: (name, number) => `/api/studies/${seg(name)}/trials/${number}`,
   csv: (name, state, q) => {
     const query = new URLSearchParams();
     if (state) query.set("state", state);
     if (q) query.set("q", q);
     const text = query.toString();
-    return `/api/studies/${enc(name)}/trials.csv` + (text ? `?${text}` : "");
+    return `/api/studies/${seg(name)}/trials.csv` + (text ? `?${text}` : "");
   },
 };
 

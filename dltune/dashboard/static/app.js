@@ -1,6 +1,6 @@
 // The dashboard's entry point: picks the page from the URL path.
 
-import { ApiError } from "./api.js";
+import { ApiError, studyNameOf } from "./api.js";
 import { el, fill } from "./dom.js";
 import { renderStudies } from "./studies.js";
 import { renderStudy } from "./study.js";
@@ -38,9 +38,9 @@ async function main() {
     if (parts.length === 1 && parts[0] === "") {
       await renderStudies(mainNode);
     } else if (parts.length === 2 && parts[0] === "studies") {
-      await renderStudy(mainNode, parts[1]);
+      await renderStudy(mainNode, studyNameOf(parts[1]));
     } else if (parts.length === 4 && parts[0] === "studies" && parts[2] === "trials") {
-      await renderTrial(mainNode, parts[1], Number(parts[3]));
+      await renderTrial(mainNode, studyNameOf(parts[1]), Number(parts[3]));
     } else {
       throw new Error(`no page at ${window.location.pathname}`);
     }

@@ -4,7 +4,8 @@ import { every, getInfo, getJSON, paths } from "./api.js";
 import { el, fill } from "./dom.js";
 import { fmtCount, fmtNumber, fmtTime } from "./format.js";
 
-const OUTCOMES = ["complete", "pruned", "fail", "running", "waiting"];
+// "paused": pruned trials another trial continues (their lineage goes on).
+const OUTCOMES = ["complete", "pruned", "paused", "fail", "running", "waiting"];
 
 function crumbs() {
   fill(document.getElementById("crumbs"), el("span", { text: "studies" }));
@@ -13,7 +14,7 @@ function crumbs() {
 
 function row(study) {
   const counts = study.counts || {};
-  const best = study.best_values.map((v) => fmtNumber(v)).join(", ");
+  const best = study.best_values.map((v) => fmtNumber(v)).join(", "); // "inf"/"-inf" as text
   const stopped = (counts.diverged || 0) + (counts.not_learning || 0);
   return el("tr", { dataset: { study: study.name } },
     el("td", {}, el("a", { class: "study-link", href: paths.studyPage(study.name), text: study.name })),

@@ -6,7 +6,7 @@ import { fmtCount, fmtNumber, fmtTime } from "./format.js";
 import { loadPlotly, renderPlots } from "./plots.js";
 import { TrialTable } from "./table.js";
 
-const OUTCOMES = ["complete", "pruned", "diverged", "not_learning", "fail", "running", "waiting"];
+const OUTCOMES = ["complete", "pruned", "paused", "diverged", "not_learning", "fail", "running", "waiting"];
 
 function crumbs(name) {
   fill(document.getElementById("crumbs"),
@@ -14,27 +14,15 @@ function crumbs(name) {
   document.title = `${name} · dltune`;
 }
 
-/** Counts by outcome and the best value per objective, from the merged rows. */
-function summarize(rows, directions) {
-  const counts = {};
-  const best = directions.map(() => null);
-  let start = null;
-  for (const row of rows.values()) {
-    counts[row.outcome] = (counts[row.outcome] || 0) + 1;
-    if (row.start !== null && (start === null || row.start < start)) start = row.start;
-    if (row.state !== "complete" || !row.values) continue;
-    directions.forEach((direction, k) => {
-      const v = row.values[k];
-      if (v === null || v === undefined) return;
-      if (best[k] === null || (direction === "maximize" ? v > best[k] : v < best[k])) best[k] = v;
-    });
-  }
-  return { counts, best, start };
-}
-
-function renderSummary(node, table) {
-  const { counts, best, start } = summarize(table.rows, table.directions);
-  const finished = table.rows.size - (counts.running || 0) - (counts.waiting || 0);
+/**
+ * The summary the server sent with the trials: counts by outcome (a paused trial another
+ * continues counts as "paused"), the best value per objective by study.best_trial's rule
+ * (infinities as "inf"/"-inf") and the start.
+ */
+function renderSummary(node, table, summary) {
+  const counts = summary.counts;
+  const best = summary.best_values;
+  const start = summary.start;
   const list = el("dl", { class: "summary" });
   field(list, "directions", table.directions.join(", "), "directions");
   field(list, "trials", fmtCount(table.rows.size), "trial-count");
@@ -46,7 +34,6 @@ function renderSummary(node, table) {
   field(list, "started", fmtTime(start), "study-start");
   field(list, "updated", new Date().toLocaleTimeString(), "last-update");
   fill(node, list);
-  return finished;
 }
 
 export async function renderStudy(main, name) {
@@ -64,19 +51,18 @@ export async function renderStudy(main, name) {
   const table = new TrialTable(tableSection, name);
 
   let cursor = null;
-  let plotted = -1; // finished trials when the plots were last asked for
+  let plotted = null; // the plots key (trials finished, started, reports) of the plots shown
   let plotting = false;
   let nextPlotsAt = 0; // drawing a big study's plots takes seconds: not more than a third of the time
-  const updatePlots = async (finished) => {
-    if (plotting || finished === plotted || performance.now() < nextPlotsAt) return;
+  const updatePlots = async (key) => {
+    if (plotting || key === plotted || performance.now() < nextPlotsAt) return;
     plotting = true;
     const started = performance.now();
     try {
       const { body: answer, headers } = await getJSONWithHeaders(paths.plots(name));
       // The server redraws a big study's plots at most every few seconds; if these are
-      // older than the table, ask again at the next poll.
-      const drawnFrom = Number(headers.get("x-dltune-finished-trials"));
-      plotted = Number.isFinite(drawnFrom) ? Math.min(drawnFrom, finished) : finished;
+      // older than the table, their key differs and the next poll asks again.
+      plotted = headers.get("x-dltune-plots-key") || key;
       await renderPlots(plots, answer);
       if (!performance.getEntriesByName("dltune:plots").length) performance.mark("dltune:plots");
       plotStatus.textContent = answer.length ? "" : "No plots yet: they appear as trials finish.";
@@ -94,8 +80,8 @@ export async function renderStudy(main, name) {
     cursor = answer.cursor;
     table.merge(answer);
     if (!performance.getEntriesByName("dltune:table").length) performance.mark("dltune:table");
-    const finished = renderSummary(summary, table);
-    setTimeout(() => updatePlots(finished), 0); // the table never waits for the plots
+    renderSummary(summary, table, answer.summary);
+    setTimeout(() => updatePlots(answer.plots_key), 0); // the table never waits for the plots
   };
   await poll();
   // plotly.js is big: compiling it blocks the page for a while, so only after the table.
