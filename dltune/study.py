@@ -28,6 +28,7 @@ from dltune.trial import FrozenTrial
 from dltune.trial import StudyDirection
 from dltune.trial import TrialState
 from dltune.trial import check_value
+from dltune.trial import pareto_trials
 from dltune.view import StudyView
 
 if TYPE_CHECKING:
@@ -144,15 +145,7 @@ class Study:
     @property
     def best_trials(self) -> list[FrozenTrial]:
         """The COMPLETE trials no other trial beats in every objective (the Pareto front)."""
-        trials = self.get_trials((TrialState.COMPLETE,))
-        signs = [1.0 if d == StudyDirection.MINIMIZE else -1.0 for d in self.directions]
-        points = [[s * v for s, v in zip(signs, t.values or [], strict=True)] for t in trials]
-
-        def dominated(i: int) -> bool:
-            p = points[i]
-            return any(all(a <= b for a, b in zip(q, p, strict=True)) and q != p for q in points)
-
-        return [t for i, t in enumerate(trials) if not dominated(i)]
+        return pareto_trials(self.get_trials((TrialState.COMPLETE,)), self.directions)
 
     @property
     def user_attrs(self) -> dict[str, Any]:

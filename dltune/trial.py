@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import datetime
@@ -18,9 +19,13 @@ from typing import Any
 from dltune.space import BaseDistribution
 
 __all__ = [
+    "PAUSED",
     "FrozenTrial",
     "StudyDirection",
     "TrialState",
+    "continued_numbers",
+    "pareto_trials",
+    "resumed_numbers",
 ]
 
 
@@ -28,6 +33,9 @@ __all__ = [
 INTERRUPTED = "interrupted"
 #: The reason of a RUNNING trial failed because its worker stopped sending heartbeats.
 STALE = "stale"
+#: How summaries count a paused (PRUNED) trial that a later trial continued: its lineage goes
+#: on, and ends once, through the continuation (see :func:`resumed_numbers`).
+PAUSED = "paused"
 
 
 class TrialState(enum.Enum):
@@ -216,3 +224,67 @@ def continued_numbers(trials: Iterable[FrozenTrial]) -> set[int]:
         {0}
     """
     return {n for n in (t.resume_of for t in trials) if n is not None}
+
+
+def resumed_numbers(trials: Iterable[FrozenTrial]) -> set[int]:
+    """The numbers of the paused (PRUNED) trials that a trial of ``trials`` continued.
+
+    Summaries count such a trial as :data:`PAUSED`, not as pruned: the continuation carries
+    the lineage's outcome.
+
+    Example:
+        >>> paused = FrozenTrial(0, 0, TrialState.PRUNED)
+        >>> go_on = FrozenTrial(1, 1, TrialState.COMPLETE, [0.5], system_attrs={"resume_of": 0})
+        >>> resumed_numbers([paused, go_on, FrozenTrial(2, 2, TrialState.PRUNED)])
+        {0}
+    """
+    trials = list(trials)
+    continued = continued_numbers(trials)
+    return {t.number for t in trials if t.number in continued and t.state == TrialState.PRUNED}
+
+
+def pareto_trials(
+    trials: Iterable[FrozenTrial], directions: Sequence[StudyDirection]
+) -> list[FrozenTrial]:
+    """The COMPLETE trials no other trial beats in every objective (the Pareto front).
+
+    Infinities are legitimate values (``-inf`` is the best a minimized objective can get);
+    equal points do not beat each other. Sorted lexicographically first, a point can only be
+    beaten by one before it, and whatever beats a beaten point is itself beaten by a front
+    point: checking each point against the front found so far suffices (O(n x front), not
+    O(n^2)).
+
+    Args:
+        trials: Trials of the study (only COMPLETE ones with a value per objective count).
+        directions: The study's directions.
+
+    Returns:
+        The front in number order (empty if no trial is COMPLETE).
+
+    Example:
+        >>> trials = [FrozenTrial(n, n, TrialState.COMPLETE, list(v))
+        ...           for n, v in enumerate([(1, 3), (2, 2), (3, 3), (3, 1), (9, -math.inf)])]
+        >>> [t.number for t in pareto_trials(trials, [StudyDirection.MINIMIZE] * 2)]
+        [0, 1, 3, 4]
+    """
+    signs = [-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in directions]
+    points = sorted(
+        (
+            (tuple(s * v for s, v in zip(signs, t.values, strict=True)), t)
+            for t in trials
+            if t.state == TrialState.COMPLETE
+            and t.values is not None
+            and len(t.values) == len(signs)
+        ),
+        key=lambda pair: pair[0],
+    )
+    front: list[tuple[tuple[float, ...], FrozenTrial]] = []
+    for point, trial in points:
+        if not any(_beats(q, point) for q, _ in front):
+            front.append((point, trial))
+    return sorted((t for _, t in front), key=lambda t: t.number)
+
+
+def _beats(q: tuple[float, ...], p: tuple[float, ...]) -> bool:
+    """Whether ``q`` is at least as good as ``p`` in every (minimized) objective, and not equal."""
+    return q != p and all(a <= b for a, b in zip(q, p, strict=True))

@@ -16,6 +16,8 @@ from dltune.analysis._importance_columns import param_columns
 from dltune.analysis._importance_ped import n_top_trials
 from dltune.analysis._importance_ped import ped_anova_variances
 from dltune.analysis._importance_result import ParamImportances
+from dltune.analysis._record import check_objective
+from dltune.analysis._record import check_param_names
 from dltune.analysis._record import objective_values
 from dltune.analysis._record import unpack
 from dltune.analysis._table import param_names
@@ -98,8 +100,9 @@ def param_importances(
     """
     _check_options(method, seed, quantile, n_trees, max_depth)
     trials, study_directions = unpack(source, directions)
-    _check_objective(objective, len(study_directions))
-    names = _selected(params, param_names(trials))
+    check_objective(objective, study_directions)
+    known = param_names(trials)
+    names = known if params is None else check_param_names(params, known)
     usable = objective_values(trials, objective)
     notes = _left_out_trials(trials, len(usable), objective)
     if len(usable) < 2:
@@ -155,34 +158,6 @@ def _check_options(
         raise TypeError(f"max_depth={max_depth!r} must be an int or None, e.g. 16")
     if max_depth < 1:
         raise ValueError(f"max_depth={max_depth!r} must be at least 1 (or None), e.g. 16")
-
-
-def _check_objective(objective: object, n_objectives: int) -> None:
-    if isinstance(objective, bool) or not isinstance(objective, int):
-        raise TypeError(f"objective={objective!r} must be an int index into the directions")
-    if not 0 <= objective < n_objectives:
-        raise ValueError(
-            f"objective={objective!r} is out of range: the study has {n_objectives} "
-            f"objective(s), so use 0..{n_objectives - 1}"
-        )
-
-
-def _selected(params: Sequence[str] | None, known: list[str]) -> list[str]:
-    if params is None:
-        return known
-    if isinstance(params, str) or not isinstance(params, Sequence):
-        raise TypeError(f"params={params!r} must be a list of parameter names, e.g. ['lr']")
-    for name in params:
-        if not isinstance(name, str):
-            raise TypeError(f"params={params!r} holds {name!r}; give parameter names (str)")
-    if not params:
-        raise ValueError("params=[] names no parameter; name some, or pass None for all")
-    unknown = [name for name in params if name not in known]
-    if unknown:
-        raise ValueError(
-            f"params={list(params)!r} names unknown parameters {unknown!r}; known: {known!r}"
-        )
-    return list(dict.fromkeys(params))
 
 
 def _left_out_trials(trials: Sequence[FrozenTrial], n_usable: int, objective: int) -> list[str]:

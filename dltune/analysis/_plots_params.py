@@ -19,7 +19,6 @@ from dltune.analysis._plots_params_common import ParamAxis
 from dltune.analysis._plots_params_common import axis_json
 from dltune.analysis._plots_params_common import check_importance
 from dltune.analysis._plots_params_common import check_max_trials
-from dltune.analysis._plots_params_common import check_objective
 from dltune.analysis._plots_params_common import choose_params
 from dltune.analysis._plots_params_common import describe_param
 from dltune.analysis._plots_params_common import encode
@@ -29,6 +28,7 @@ from dltune.analysis._plots_params_surface import axis_grid
 from dltune.analysis._plots_params_surface import bandwidth
 from dltune.analysis._plots_params_surface import kernel_surface
 from dltune.analysis._record import PlotRecord
+from dltune.analysis._record import check_objective
 from dltune.analysis._record import finite_or_none
 from dltune.analysis._record import objective_label
 from dltune.analysis._record import objective_values

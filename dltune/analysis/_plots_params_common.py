@@ -17,6 +17,7 @@ from typing import cast
 import numpy as np
 
 from dltune.analysis._importance_result import ParamImportances
+from dltune.analysis._record import check_param_names
 from dltune.analysis._table import param_names
 from dltune.space import CategoricalDistribution
 from dltune.space import FloatDistribution
@@ -30,7 +31,6 @@ __all__ = [
     "axis_json",
     "check_importance",
     "check_max_trials",
-    "check_objective",
     "choose_params",
     "describe_param",
     "encode",
@@ -168,25 +168,6 @@ def objective_axis(
     }
 
 
-def check_objective(objective: Any, directions: Sequence[StudyDirection]) -> int:
-    """``objective`` as a valid index into ``directions``.
-
-    Raises:
-        TypeError: If it is not an int.
-        ValueError: If it is out of range.
-    """
-    if isinstance(objective, bool) or not isinstance(objective, int):
-        raise TypeError(
-            f"objective={objective!r} must be an int, the index of an objective (0 for the first)"
-        )
-    if not 0 <= objective < len(directions):
-        raise ValueError(
-            f"objective={objective!r} is out of range: the study has {len(directions)} "
-            f"objective(s); use 0..{len(directions) - 1}"
-        )
-    return objective
-
-
 def check_max_trials(max_trials: Any) -> int:
     """``max_trials`` as an int >= 1.
 
@@ -223,25 +204,6 @@ def check_importance(importance: Any, objective: int) -> ParamImportances | None
     return importance
 
 
-def _check_names(params: Any, known: Sequence[str]) -> list[str]:
-    if isinstance(params, str) or not isinstance(params, Sequence):
-        raise TypeError(f"params={params!r} must be a list of parameter names, e.g. ['lr']")
-    names = list(params)
-    for name in names:
-        if not isinstance(name, str):
-            raise TypeError(f"params={names!r} holds {name!r}, which is not a parameter name")
-        if name not in known:
-            raise ValueError(
-                f"params={names!r} names the unknown parameter {name!r}; "
-                f"known parameters: {list(known)!r}"
-            )
-    if not names:
-        raise ValueError("params=[] is empty; name at least one parameter or pass params=None")
-    if len(set(names)) != len(names):
-        raise ValueError(f"params={names!r} names a parameter twice; name each once")
-    return names
-
-
 def choose_params(
     params: Any,
     trials: Sequence[FrozenTrial],
@@ -261,7 +223,7 @@ def choose_params(
     """
     known = param_names(trials)
     if params is not None:
-        return _check_names(params, known), []
+        return check_param_names(params, known), []
     present = param_names(shown) or known
     if importance is not None:
         ranked = [p for p in importance.importances if p in present]

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
 
-from dltune.analysis._plots_search_common import check_objective
 from dltune.analysis._plots_search_common import direction_name
 from dltune.analysis._plots_search_common import epoch
 from dltune.analysis._plots_search_common import is_better
@@ -24,6 +23,7 @@ from dltune.analysis._plots_search_curves import learning_curves
 from dltune.analysis._plots_search_curves import timeline
 from dltune.analysis._plots_search_optimizers import optimizer_comparison
 from dltune.analysis._record import PlotRecord
+from dltune.analysis._record import check_objective
 from dltune.analysis._record import objective_label
 from dltune.analysis._record import objective_values
 from dltune.analysis._record import unpack

@@ -43,24 +43,6 @@ BEST_COLOR = "#2ca02c"
 GL_THRESHOLD = 2000
 
 
-def check_objective(objective: Any, directions: Sequence[StudyDirection], arg: str) -> int:
-    """``objective`` as a valid objective index of a study with ``directions``.
-
-    Raises:
-        TypeError: If it is not an int.
-        ValueError: If it is out of range.
-    """
-    n = len(directions)
-    if isinstance(objective, bool) or not isinstance(objective, int):
-        raise TypeError(f"{arg}={objective!r} must be an objective index (an int in 0..{n - 1})")
-    if not 0 <= objective < n:
-        raise ValueError(
-            f"{arg}={objective!r} is out of range; the study has {n} objective(s), "
-            f"so use 0..{n - 1}"
-        )
-    return objective
-
-
 def direction_name(direction: StudyDirection) -> str:
     """``"minimize"`` or ``"maximize"``."""
     return direction.name.lower()

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
 
-from dltune.analysis._plots_search_common import check_objective
 from dltune.analysis._plots_search_common import direction_name
 from dltune.analysis._plots_search_common import is_better
 from dltune.analysis._plots_search_common import plural
 from dltune.analysis._record import PlotRecord
+from dltune.analysis._record import check_objective
 from dltune.analysis._record import objective_label
 from dltune.analysis._record import unpack
 from dltune.space import CategoricalDistribution

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PlotRecord",
+    "check_objective",
+    "check_param_names",
     "finite_or_none",
     "objective_label",
     "objective_values",
@@ -149,3 +151,56 @@ def unpack(
                 f"source holds {trial!r}, not a FrozenTrial; pass study or study.trials"
             )
     return trials, [StudyDirection.parse(d) for d in directions]
+
+
+def check_objective(
+    objective: Any, directions: Sequence[StudyDirection], arg: str = "objective"
+) -> int:
+    """``objective`` as a valid index into ``directions`` (``arg`` names it in errors).
+
+    Raises:
+        TypeError: If it is not an int.
+        ValueError: If it is out of range.
+
+    Example:
+        >>> check_objective(1, [StudyDirection.MINIMIZE, StudyDirection.MAXIMIZE])
+        1
+    """
+    n = len(directions)
+    if isinstance(objective, bool) or not isinstance(objective, int):
+        raise TypeError(f"{arg}={objective!r} must be an int: an objective index in 0..{n - 1}")
+    if not 0 <= objective < n:
+        raise ValueError(
+            f"{arg}={objective!r} is out of range: the study has {n} objective(s), "
+            f"so use 0..{n - 1}"
+        )
+    return objective
+
+
+def check_param_names(params: Any, known: Sequence[str]) -> list[str]:
+    """``params`` as a list of known parameter names, each named once.
+
+    Raises:
+        TypeError: If it is not a list of str.
+        ValueError: If it is empty, names an unknown parameter or one twice.
+
+    Example:
+        >>> check_param_names(("lr",), ["lr", "wd"])
+        ['lr']
+    """
+    if isinstance(params, str) or not isinstance(params, Sequence):
+        raise TypeError(f"params={params!r} must be a list of parameter names, e.g. ['lr']")
+    names = list(params)
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"params={names!r} holds {name!r}, which is not a parameter name")
+        if name not in known:
+            raise ValueError(
+                f"params={names!r} names the unknown parameter {name!r}; "
+                f"known parameters: {list(known)!r}"
+            )
+    if not names:
+        raise ValueError("params=[] is empty; name at least one parameter or pass params=None")
+    if len(set(names)) != len(names):
+        raise ValueError(f"params={names!r} names a parameter twice; name each once")
+    return names

@@ -32,12 +32,12 @@ from dltune.analysis._report_assets import plotly_js
 from dltune.analysis._report_html import best_section
 from dltune.analysis._report_html import esc
 from dltune.analysis._report_html import importance_section
-from dltune.analysis._report_html import pareto_trials
 from dltune.analysis._report_html import summary_section
 from dltune.analysis._report_table import trial_table_section
 from dltune.analysis._table import param_names
 from dltune.trial import FrozenTrial
 from dltune.trial import StudyDirection
+from dltune.trial import pareto_trials
 
 if TYPE_CHECKING:
     from dltune.study import Study

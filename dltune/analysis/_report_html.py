@@ -12,17 +12,14 @@ import datetime
 import html
 import json
 import math
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from dltune.analysis._importance_result import ParamImportances
+from dltune.analysis._table import outcome_counts
+from dltune.trial import PAUSED
 from dltune.trial import FrozenTrial
 from dltune.trial import StudyDirection
-from dltune.trial import TrialState
-from dltune.trial import continued_numbers
 
 __all__ = [
     "OUTCOME_ORDER",
@@ -33,18 +30,16 @@ __all__ = [
     "fmt_seconds",
     "fmt_when",
     "importance_section",
-    "outcome_counts",
-    "pareto_trials",
-    "resumed_numbers",
     "retrain_section",
     "summary_section",
 ]
 
 #: The outcomes the summary counts, in display order.
 OUTCOME_ORDER = ("complete", "pruned", "diverged", "not_learning", "fail", "running", "waiting")
-#: How the summary counts a paused trial that a later trial continued: its lineage ends with
-#: the continuation, whose outcome stands for both, so it is not counted as pruned.
-PAUSED = "paused and resumed"
+#: How the summary names a paused trial that a later trial continued (counted as
+#: :data:`dltune.trial.PAUSED`): its lineage ends with the continuation, whose outcome stands
+#: for both, so it is not counted as pruned.
+PAUSED_LABEL = "paused and resumed"
 #: The importance methods' names in prose.
 METHOD_NAMES = {"ped_anova": "PED-ANOVA", "fanova": "fANOVA (random forest)"}
 #: Pareto trials listed in full; a larger front is cut (the Pareto plot shows all of it).
@@ -164,48 +159,6 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: set[i
 # -- summary ---------------------------------------------------------------------------------
 
 
-def resumed_numbers(trials: Sequence[FrozenTrial]) -> set[int]:
-    """The numbers of the paused (PRUNED) trials that a later trial of ``trials`` continued.
-
-    Args:
-        trials: The study's trials.
-
-    Returns:
-        Those numbers: each such trial's lineage ends with the trial that continued it.
-
-    Example:
-        >>> paused = FrozenTrial(0, 0, TrialState.PRUNED)
-        >>> resumed = FrozenTrial(1, 1, TrialState.COMPLETE, [0.5], system_attrs={"resume_of": 0})
-        >>> resumed_numbers([paused, resumed])
-        {0}
-    """
-    continued = continued_numbers(trials)
-    return {t.number for t in trials if t.number in continued and t.state == TrialState.PRUNED}
-
-
-def outcome_counts(trials: Sequence[FrozenTrial]) -> Counter[str]:
-    """How many trials ended each way, counting a paused and resumed trial's lineage once.
-
-    A paused trial that a later trial continued is counted as :data:`PAUSED`, not as pruned:
-    the continuation carries the lineage's outcome (it re-reports the paused trial's values).
-
-    Args:
-        trials: The study's trials.
-
-    Returns:
-        Trials per :attr:`FrozenTrial.outcome` (and :data:`PAUSED`); the counts sum to
-        ``len(trials)``.
-
-    Example:
-        >>> paused = FrozenTrial(0, 0, TrialState.PRUNED)
-        >>> resumed = FrozenTrial(1, 1, TrialState.COMPLETE, [0.5], system_attrs={"resume_of": 0})
-        >>> dict(outcome_counts([paused, resumed, FrozenTrial(2, 2, TrialState.PRUNED)]))
-        {'paused and resumed': 1, 'complete': 1, 'pruned': 1}
-    """
-    resumed = resumed_numbers(trials)
-    return Counter(PAUSED if t.number in resumed else t.outcome for t in trials)
-
-
 def _sampler_facts(system_attrs: dict[str, Any]) -> list[tuple[str, str]]:
     """What the study recorded about its sampler and pruner, if anything."""
     rows: list[tuple[str, str]] = []
@@ -234,8 +187,8 @@ def _outcome_text(trials: Sequence[FrozenTrial]) -> str:
     )
     if counts.get(PAUSED):
         text += (
-            f", {counts[PAUSED]} {PAUSED} (each continued by a later trial, which carries the "
-            "outcome, so they are not counted as pruned)"
+            f", {counts[PAUSED]} {PAUSED_LABEL} (each continued by a later trial, which carries "
+            "the outcome, so they are not counted as pruned)"
         )
     return text
 
@@ -290,50 +243,6 @@ def summary_section(
 # -- best configuration ----------------------------------------------------------------------
 
 
-def pareto_trials(
-    trials: Sequence[FrozenTrial], directions: Sequence[StudyDirection]
-) -> list[FrozenTrial]:
-    """The COMPLETE trials no other trial beats in every objective, by number.
-
-    The same set as ``Study.best_trials``, in O(n x front) rather than O(n^2): infinities are
-    legitimate values (``-inf`` is the best a minimized objective can get, ``+inf`` the
-    worst), and equal points do not beat each other. Sorted lexicographically first, a point
-    can only be beaten by one before it, and whatever beats a beaten point is itself beaten
-    by a front point: so checking each point against the front found so far suffices.
-
-    Args:
-        trials: The study's trials (only COMPLETE ones with one value per objective count).
-        directions: The study's directions.
-
-    Returns:
-        The Pareto set, in number order (empty if no trial is COMPLETE).
-
-    Example:
-        >>> trials = [FrozenTrial(n, n, TrialState.COMPLETE, list(v))
-        ...           for n, v in enumerate([(1, 3), (2, 2), (3, 3), (3, 1), (9, -math.inf)])]
-        >>> [t.number for t in pareto_trials(trials, [StudyDirection.MINIMIZE] * 2)]
-        [0, 1, 3, 4]
-    """
-    complete, n = TrialState.COMPLETE, len(directions)
-    done = [t for t in trials if t.state == complete and len(t.values or ()) == n]
-    if not done:
-        return []
-    signs = np.array([-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in directions])
-    points = np.array([t.values for t in done], dtype=float) * signs
-    order = np.lexsort(points.T[::-1])
-    front: list[int] = []
-    front_points = np.empty((0, n))
-    for i in order:
-        p = points[i]
-        if len(front) and bool(
-            np.any(np.all(front_points <= p, axis=1) & np.any(front_points < p, axis=1))
-        ):
-            continue
-        front.append(int(i))
-        front_points = np.vstack([front_points, p])
-    return sorted((done[i] for i in front), key=lambda t: t.number)
-
-
 def _params_table(params: dict[str, Any]) -> str:
     rows = [[f"<code>{esc(k)}</code>", fmt_param(v)] for k, v in params.items()]
     return _table(("parameter", "value"), rows, set()) if rows else "<p>no parameters</p>"
@@ -347,7 +256,7 @@ def best_section(
     Args:
         best: One objective: ``[study.best_trial]`` (the storage's rule: infinities count,
             ties go to the earliest), or ``[]`` if no trial is COMPLETE. Several objectives:
-            the Pareto set (:func:`pareto_trials`).
+            the Pareto set (:func:`dltune.trial.pareto_trials`).
         directions: The study's directions.
         retrain: The study's system attribute ``"retrain"`` (see :func:`retrain_section`).
 
@@ -355,6 +264,7 @@ def best_section(
         The ``<section id="best">`` element.
 
     Example:
+        >>> from dltune.trial import TrialState
         >>> trial = FrozenTrial(4, 4, TrialState.COMPLETE, [-math.inf], params={"x": 0.5})
         >>> page = best_section([trial], [StudyDirection.MINIMIZE], None)
         >>> "<dt>trial</dt><dd>4</dd><dt>value (minimize)</dt><dd>-inf</dd>" in page

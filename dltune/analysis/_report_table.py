@@ -17,11 +17,11 @@ from dltune.analysis._report_html import fmt_number
 from dltune.analysis._report_html import fmt_param
 from dltune.analysis._report_html import fmt_seconds
 from dltune.analysis._report_html import fmt_when
-from dltune.analysis._report_html import resumed_numbers
 from dltune.analysis._table import param_names
 from dltune.analysis._table import trial_row
 from dltune.trial import FrozenTrial
 from dltune.trial import StudyDirection
+from dltune.trial import resumed_numbers
 
 __all__ = ["trial_table_section"]
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections import Counter
 from collections.abc import Iterable
 from collections.abc import Sequence
 from typing import Any
 
 from dltune.analysis._record import finite_or_none
 from dltune.analysis._record import worker_of
+from dltune.trial import PAUSED
 from dltune.trial import FrozenTrial
+from dltune.trial import resumed_numbers
 
-__all__ = ["param_names", "rows_to_csv", "trial_row"]
+__all__ = ["outcome_counts", "param_names", "rows_to_csv", "trial_row"]
 
 
 def _plain(value: Any) -> Any:
@@ -63,6 +66,23 @@ def trial_row(trial: FrozenTrial) -> dict[str, Any]:
         "reason": trial.reason,
         "resume_of": trial.resume_of,
     }
+
+
+def outcome_counts(trials: Sequence[FrozenTrial]) -> Counter[str]:
+    """How many trials ended each way, counting a paused and resumed lineage once.
+
+    A paused trial that a later trial continued counts as :data:`dltune.trial.PAUSED`, not as
+    pruned: the continuation carries the lineage's outcome. The counts sum to ``len(trials)``.
+
+    Example:
+        >>> from dltune.trial import TrialState
+        >>> paused = FrozenTrial(0, 0, TrialState.PRUNED)
+        >>> go_on = FrozenTrial(1, 1, TrialState.COMPLETE, [1.0], system_attrs={"resume_of": 0})
+        >>> sorted(outcome_counts([paused, go_on, FrozenTrial(2, 2, TrialState.PRUNED)]).items())
+        [('complete', 1), ('paused', 1), ('pruned', 1)]
+    """
+    resumed = resumed_numbers(trials)
+    return Counter(PAUSED if t.number in resumed else t.outcome for t in trials)
 
 
 def param_names(trials: Iterable[FrozenTrial]) -> list[str]:

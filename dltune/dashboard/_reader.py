@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from typing import TypeVar
 
+from dltune.analysis._table import outcome_counts
 from dltune.analysis._table import param_names
 from dltune.analysis._table import rows_to_csv
 from dltune.analysis._table import trial_row
@@ -37,7 +38,6 @@ from dltune.dashboard._summary import Payload
 from dltune.dashboard._summary import PlotKey
 from dltune.dashboard._summary import best_values
 from dltune.dashboard._summary import json_number
-from dltune.dashboard._summary import outcome_counts
 from dltune.exceptions import DLTuneError
 from dltune.exceptions import StudyNotFoundError
 from dltune.storage import FrozenStudy
@@ -316,7 +316,7 @@ class StudyReader:
             "name": name,
             "directions": [d.name.lower() for d in directions],
             "n_trials": len(trials),
-            "counts": outcome_counts(trials),
+            "counts": dict(sorted(outcome_counts(trials).items())),
             "best_values": [json_number(v) for v in best_values(trials, directions)],
             "start": None if start is None else start.timestamp(),
         }

@@ -6,15 +6,13 @@ from __future__ import annotations
 import math
 import threading
 import zlib
-from collections import Counter
 from typing import NamedTuple
 
 from dltune.trial import FrozenTrial
 from dltune.trial import StudyDirection
 from dltune.trial import TrialState
-from dltune.trial import continued_numbers
 
-__all__ = ["Payload", "PlotKey", "best_values", "gzip_bytes", "json_number", "outcome_counts"]
+__all__ = ["Payload", "PlotKey", "best_values", "gzip_bytes", "json_number"]
 
 
 def gzip_bytes(body: bytes) -> bytes:
@@ -164,29 +162,3 @@ def json_number(value: float | None) -> float | str | None:
     if value is not None and math.isinf(value):
         return "inf" if value > 0 else "-inf"
     return value
-
-
-def outcome_counts(trials: list[FrozenTrial]) -> dict[str, int]:
-    """How many trials ended each way.
-
-    A paused (PRUNED) trial that another trial continues counts as ``"paused"``, not as
-    pruned: its lineage goes on, and ends once, through the continuation.
-
-    Args:
-        trials: The study's trials.
-
-    Returns:
-        ``{outcome: count}`` sorted by outcome (see :attr:`FrozenTrial.outcome`).
-
-    Example:
-        >>> paused = FrozenTrial(0, 0, TrialState.PRUNED)
-        >>> go_on = FrozenTrial(1, 1, TrialState.COMPLETE, [1.0], system_attrs={"resume_of": 0})
-        >>> outcome_counts([paused, go_on, FrozenTrial(2, 2, TrialState.PRUNED)])
-        {'complete': 1, 'paused': 1, 'pruned': 1}
-    """
-    continued = continued_numbers(trials)
-    counts = Counter(
-        "paused" if t.number in continued and t.state == TrialState.PRUNED else t.outcome
-        for t in trials
-    )
-    return dict(sorted(counts.items()))

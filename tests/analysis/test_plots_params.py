@@ -309,7 +309,7 @@ def test_records_and_plotly_dicts_import_no_plotting_library() -> None:
         (
             {"objective": 1},
             ValueError,
-            r"objective=1 is out of range: the study has 1 objective\(s\); use 0..0",
+            r"objective=1 is out of range: the study has 1 objective\(s\), so use 0..0",
         ),
         ({"objective": "0"}, TypeError, r"objective='0' must be an int"),
         ({"objective": True}, TypeError, r"objective=True must be an int"),

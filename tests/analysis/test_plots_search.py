@@ -157,7 +157,7 @@ def test_history_rejects_an_objective_out_of_range(objective: int) -> None:
 
 
 def test_history_rejects_an_objective_that_is_not_an_int() -> None:
-    with pytest.raises(TypeError, match=r"objective='0' must be an objective index"):
+    with pytest.raises(TypeError, match=r"objective='0' must be an int: an objective index"):
         optimization_history([], ["minimize"], objective="0")  # type: ignore[arg-type]
 
 
@@ -527,7 +527,7 @@ def test_pareto_front_needs_a_multi_objective_study() -> None:
         ((0, 2), ValueError, r"objectives\[1\]=2 is out of range"),
         ((0,), ValueError, r"objectives=\(0,\) must be two objective indices"),
         ("01", ValueError, r"objectives='01' must be two objective indices"),
-        ((0, "1"), TypeError, r"objectives\[1\]='1' must be an objective index"),
+        ((0, "1"), TypeError, r"objectives\[1\]='1' must be an int: an objective index"),
     ],
 )
 def test_pareto_front_rejects_bad_objectives(objectives: Any, error: type, match: str) -> None:

@@ -21,12 +21,12 @@ from dltune.analysis import write_report
 from dltune.analysis._report import script_json
 from dltune.analysis._report_assets import PAGE_ROWS
 from dltune.analysis._report_html import esc
-from dltune.analysis._report_html import pareto_trials
 from dltune.space import CategoricalDistribution
 from dltune.space import FloatDistribution
 from dltune.study import Study
 from dltune.trial import FrozenTrial
 from dltune.trial import TrialState
+from dltune.trial import pareto_trials
 
 pytest.importorskip("plotly")
 
