@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 from dltune._trial import Trial
+from dltune._trial import trial_seed
 from dltune.exceptions import DLTuneError
 from dltune.exceptions import DuplicatedStudyError
 from dltune.exceptions import MissingDependencyError
@@ -74,6 +75,7 @@ __all__ = [
     "samplers",
     "space",
     "storage",
+    "trial_seed",
 ]
 
 _SUBMODULES = {

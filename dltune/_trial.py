@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import secrets
 from collections.abc import Callable
 from collections.abc import Sequence
 from datetime import datetime
@@ -11,6 +13,9 @@ from typing import TYPE_CHECKING
 from typing import Any
 from typing import TypeVar
 
+import numpy as np
+
+from dltune.exceptions import UpdateFinishedTrialError
 from dltune.space import BaseDistribution
 from dltune.space import CategoricalChoice
 from dltune.space import CategoricalDistribution
@@ -18,13 +23,29 @@ from dltune.space import FloatDistribution
 from dltune.space import IntDistribution
 from dltune.storage._base import FIXED_PARAMS_KEY
 from dltune.storage._base import REPORTED_VALUES_KEY
+from dltune.storage._base import RESUME_OF_KEY
+from dltune.storage._base import RETRY_OF_KEY
 from dltune.trial import FrozenTrial
 from dltune.trial import TrialState
 
 if TYPE_CHECKING:
+    from dltune.storage import BaseStorage
     from dltune.study import Study
+    from dltune.view import StudyView
 
-__all__ = ["Trial"]
+__all__ = [
+    "STUDY_SEED_KEY",
+    "TRIAL_SEED_KEY",
+    "Trial",
+    "keep_study_seed",
+    "promote",
+    "trial_seed",
+]
+
+#: The study system attribute holding the seed given to ``create_study(seed=...)``.
+STUDY_SEED_KEY = "seed"
+#: The trial system attribute recording the seed :attr:`Trial.seed` returned.
+TRIAL_SEED_KEY = "trial_seed"
 
 _logger = logging.getLogger(__name__)
 _D = TypeVar("_D", bound=BaseDistribution)
@@ -54,6 +75,45 @@ def _number(value: Any) -> float:
         ) from None
 
 
+def trial_seed(study_seed: int, number: int) -> int:
+    """The seed of trial ``number`` in a study created with ``seed=study_seed``.
+
+    ``numpy.random.SeedSequence([study_seed, number])``'s first 32-bit word: well mixed (seeds
+    of trials 0, 1, 2 are unrelated), in the range every library takes (``torch.manual_seed``,
+    ``numpy.random.seed``, ``random.seed``), and independent of the streams the samplers draw
+    from the same seed.
+
+    Example:
+        >>> trial_seed(0, 1) == trial_seed(0, 1), trial_seed(0, 1) == trial_seed(0, 2)
+        (True, False)
+    """
+    return int(np.random.SeedSequence([study_seed, number]).generate_state(1)[0])
+
+
+def keep_study_seed(
+    storage: BaseStorage, study_id: int, study_name: str, seed: int | None
+) -> int | None:
+    """Store ``seed`` as the study seed if it has none; check it against the one it has.
+
+    Returns:
+        The study seed (``None`` if it has none and none was given).
+
+    Raises:
+        ValueError: If the study has another seed.
+    """
+    stored = storage.get_study_attrs(study_id, system=True).get(STUDY_SEED_KEY)
+    if stored is None:
+        if seed is not None:
+            storage.set_study_attr(study_id, STUDY_SEED_KEY, seed, system=True)
+        return seed
+    if seed is not None and stored != seed:
+        raise ValueError(
+            f"study {study_name!r} exists with seed {stored!r}, not seed={seed!r}; pass "
+            f"seed={stored!r} or None to continue it, or use another name"
+        )
+    return int(stored)
+
+
 class Trial:
     """One evaluation of the objective, asked for its parameters as it runs.
 
@@ -73,8 +133,11 @@ class Trial:
         >>> study.optimize(objective, n_trials=3)
     """
 
-    def __init__(self, study: Study, frozen: FrozenTrial) -> None:
+    def __init__(self, study: Study, frozen: FrozenTrial, view: StudyView | None = None) -> None:
         self._study = study
+        # What the sampler and the pruner read: the whole study, or in a batch-synchronous
+        # run the trials of earlier batches only.
+        self._view = study._view if view is None else view
         self._storage = study._storage
         self._trial_id = frozen.trial_id
         self._number = frozen.number
@@ -88,6 +151,7 @@ class Trial:
         self._fixed: dict[str, Any] = dict(fixed) if isinstance(fixed, dict) else {}
         self._relative_space: dict[str, BaseDistribution] | None = None
         self._relative_params: dict[str, Any] = {}
+        self._seed: int | None = None
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -130,6 +194,59 @@ class Trial:
     def study(self) -> Study:
         """The study the trial belongs to."""
         return self._study
+
+    @property
+    def seed(self) -> int:
+        """A seed for this trial's own randomness (weights, data order, dropout), in
+        ``[0, 2**32)``.
+
+        In a study created with ``seed=s`` it is :func:`trial_seed` ``(s, number)``: the same
+        in every run and whichever worker runs the trial. A retry (system attribute
+        ``retry_of``) has the seed of the trial it retries, and the continuation of a paused
+        trial (``resume_of``) that of the paused trial, so a resumed training run keeps its
+        seed. Without a study seed it is a fresh random number. Either way the first read
+        records it as the system attribute ``trial_seed``, so the trial can be replayed.
+
+        Example:
+            >>> import dltune
+            >>> study = dltune.create_study(seed=7)
+            >>> trial = study.ask()
+            >>> trial.seed == trial.system_attrs["trial_seed"]
+            True
+            >>> dltune.create_study(seed=7).ask().seed == trial.seed  # same seed, same number
+            True
+        """
+        if self._seed is None:
+            self._seed = self._lineage_seed()
+            if self._system_attrs.get(TRIAL_SEED_KEY) != self._seed:
+                with contextlib.suppress(UpdateFinishedTrialError):  # a finished record stays
+                    self.set_system_attr(TRIAL_SEED_KEY, self._seed)
+        return self._seed
+
+    def _lineage_seed(self) -> int:
+        """The seed recorded on this trial or the trial it retries or continues (followed back
+        to the first), else derived from the study seed and that first trial's number."""
+        attrs, number = self._system_attrs, self._number
+        by_number: dict[int, FrozenTrial] | None = None
+        seen = {number}
+        while True:
+            recorded = attrs.get(TRIAL_SEED_KEY)
+            if isinstance(recorded, int) and not isinstance(recorded, bool):
+                return recorded
+            earlier = attrs.get(RETRY_OF_KEY)
+            if earlier is None:
+                earlier = attrs.get(RESUME_OF_KEY)
+            if not isinstance(earlier, int) or earlier in seen:
+                break
+            if by_number is None:
+                trials = self._storage.get_all_trials(self._study._study_id, copy=False)
+                by_number = {t.number: t for t in trials}
+            if earlier not in by_number:
+                break
+            seen.add(earlier)
+            attrs, number = by_number[earlier].system_attrs, earlier
+        study_seed = self._study.seed
+        return secrets.randbits(32) if study_seed is None else trial_seed(study_seed, number)
 
     def _frozen(self) -> FrozenTrial:
         """The trial as it stands, built locally (no storage read)."""
@@ -217,7 +334,7 @@ class Trial:
                 return dist.to_internal(self._fixed[name])
             except ValueError as exc:
                 raise ValueError(f"enqueued parameter {name!r}: {exc}") from None
-        view, sampler = self._study._view, self._study.sampler
+        view, sampler = self._view, self._study.sampler
         if self._relative_space is None:
             frozen = self._frozen()
             self._relative_space = sampler.infer_relative_search_space(view, frozen)
@@ -291,7 +408,7 @@ class Trial:
         last = self._intermediate_values[max(self._intermediate_values)]
         if math.isnan(last):
             return True
-        return bool(self._study.pruner.prune(self._study._view, self._frozen()))
+        return bool(self._study.pruner.prune(self._view, self._frozen()))
 
     def set_user_attr(self, key: str, value: Any) -> None:
         """Keep a JSON-serializable value with the trial (a metric, a path, a note).
@@ -306,3 +423,89 @@ class Trial:
         """Keep a value for dltune and its plug-ins (not meant for user code)."""
         self._storage.set_trial_attr(self._trial_id, key, value, system=True)
         self._system_attrs[key] = value
+
+
+# -- starting: a fresh trial may continue a paused one -------------------------------------------
+
+
+def promote(study: Study, frozen: FrozenTrial, view: StudyView) -> FrozenTrial:
+    """Turn a fresh trial into the continuation of a paused one, if the pruner says so.
+
+    A fresh trial (not enqueued, not a retry) asks the pruner for a paused trial to promote.
+    The new trial takes its params and ``resume_of``; a trainer then resumes from the paused
+    trial's checkpoint. Two workers may promote the same paused trial at once: after writing,
+    each looks for another continuation of it, and the later number gives up its claim and
+    samples as usual (a rare race can leave two continuations; both are valid training runs
+    and pruners count a lineage once). In a batch-synchronous run (``view`` cut at the batch)
+    there is no race: see :func:`_taken_in_batch`.
+
+    Returns:
+        The trial's record, updated if it continues a paused trial.
+
+    Raises:
+        RuntimeError: If the pruner names a trial that is not PRUNED.
+    """
+    attrs = frozen.system_attrs
+    if FIXED_PARAMS_KEY in attrs or any(
+        attrs.get(key) is not None for key in (RETRY_OF_KEY, RESUME_OF_KEY)
+    ):
+        return frozen
+    pruner = study.pruner
+    paused = pruner.promote(view, frozen)
+    if paused is None:
+        return frozen
+    if paused.state != TrialState.PRUNED:
+        raise RuntimeError(
+            f"{type(pruner).__name__}.promote returned trial {paused.number} in state "
+            f"{paused.state.name}; only a PRUNED (paused) trial can be continued"
+        )
+    storage, trial_id = study._storage, frozen.trial_id
+    if view.trials_before is not None:
+        if _taken_in_batch(study, view, frozen, paused):
+            return frozen
+        storage.set_trial_attr(trial_id, RESUME_OF_KEY, paused.number, system=True)
+    elif _lost_race(study, frozen, paused):
+        return storage.get_trial(trial_id)
+    storage.set_trial_attr(trial_id, FIXED_PARAMS_KEY, dict(paused.params), system=True)
+    _logger.info(
+        "trial %d continues paused trial %d (promoted by %s)",
+        frozen.number,
+        paused.number,
+        type(pruner).__name__,
+    )
+    return storage.get_trial(trial_id)
+
+
+def _lost_race(study: Study, frozen: FrozenTrial, paused: FrozenTrial) -> bool:
+    """Claim ``paused`` for ``frozen``; undo and say so if a lower number claimed it too."""
+    storage, trial_id = study._storage, frozen.trial_id
+    storage.set_trial_attr(trial_id, RESUME_OF_KEY, paused.number, system=True)
+    if any(
+        t.resume_of == paused.number and t.number < frozen.number
+        for t in storage.get_all_trials(study._study_id, (TrialState.RUNNING,), copy=False)
+    ):
+        storage.set_trial_attr(trial_id, RESUME_OF_KEY, None, system=True)
+        return True
+    return False
+
+
+def _taken_in_batch(
+    study: Study, view: StudyView, frozen: FrozenTrial, paused: FrozenTrial
+) -> bool:
+    """Whether a lower-numbered trial of ``frozen``'s batch continues ``paused`` instead.
+
+    Every trial of a batch sees the same view, so the pruner names the same paused trial to
+    each fresh trial of a bracket; the lowest-numbered one takes it (whichever started first)
+    and the others sample, so one-worker and k-worker runs promote the same trials.
+    """
+    start = view.trials_before
+    assert start is not None  # only called for a cut view
+    for t in study._storage.get_all_trials(study._study_id, copy=False):
+        if not start <= t.number < frozen.number or t.system_attrs.get(RETRY_OF_KEY) is not None:
+            continue
+        if FIXED_PARAMS_KEY in t.system_attrs and t.resume_of is None:
+            continue  # enqueued: it continues nothing
+        pick = study.pruner.promote(view, t)
+        if pick is not None and pick.number == paused.number:
+            return True
+    return False

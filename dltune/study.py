@@ -11,18 +11,20 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
 
+from dltune._trial import STUDY_SEED_KEY
 from dltune._trial import Trial
+from dltune._trial import keep_study_seed
+from dltune._trial import promote
 from dltune.exceptions import DuplicatedStudyError
 from dltune.pruners import BasePruner
 from dltune.pruners import MedianPruner
 from dltune.samplers import AutoSampler
 from dltune.samplers import BaseSampler
+from dltune.samplers._base import check_seed
 from dltune.storage import BaseStorage
 from dltune.storage import FrozenStudy
 from dltune.storage import get_storage
 from dltune.storage._base import FIXED_PARAMS_KEY
-from dltune.storage._base import RESUME_OF_KEY
-from dltune.storage._base import RETRY_OF_KEY
 from dltune.trial import INTERRUPTED
 from dltune.trial import FrozenTrial
 from dltune.trial import StudyDirection
@@ -72,7 +74,8 @@ class Study:
         self._storage = get_storage(storage)
         self._study_id = self._storage.get_study_id_from_name(study_name)
         self.study_name = study_name
-        self.sampler: BaseSampler = sampler if sampler is not None else AutoSampler()
+        self._seed: int | None = None
+        self.sampler: BaseSampler = sampler if sampler is not None else AutoSampler(self.seed)
         self.pruner: BasePruner = pruner if pruner is not None else MedianPruner()
         _check_plugin("sampler", self.sampler, BaseSampler)
         _check_plugin("pruner", self.pruner, BasePruner)
@@ -99,6 +102,17 @@ class Study:
             RuntimeError: For multi-objective studies (use ``directions``).
         """
         return self._view.direction
+
+    @property
+    def seed(self) -> int | None:
+        """The study seed given to :func:`create_study` (kept with the study), or ``None``.
+
+        Each trial's :attr:`Trial.seed` derives from it.
+        """
+        if self._seed is None:  # set once, so read until found
+            seed = self.system_attrs.get(STUDY_SEED_KEY)
+            self._seed = seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+        return self._seed
 
     @property
     def trials(self) -> list[FrozenTrial]:
@@ -212,52 +226,13 @@ class Study:
         assert frozen is not None  # no budget given, so a trial is always claimed
         return self._start(frozen)
 
-    def _start(self, frozen: FrozenTrial) -> Trial:
-        frozen = self._promote(frozen)
-        self.sampler.before_trial(self._view, frozen)
-        return Trial(self, frozen)
-
-    def _promote(self, frozen: FrozenTrial) -> FrozenTrial:
-        """Turn a fresh trial into the continuation of a paused one, if the pruner says so.
-
-        A fresh trial (not enqueued, not a retry) asks the pruner for a paused trial to
-        promote. The new trial takes its params and ``resume_of``; a trainer then resumes from
-        the paused trial's checkpoint. Two workers may promote the same paused trial at once:
-        after writing, each looks for another continuation of it, and the later number gives
-        up its claim and samples as usual (a rare race can leave two continuations; both are
-        valid training runs and pruners count a lineage once).
-        """
-        attrs = frozen.system_attrs
-        if FIXED_PARAMS_KEY in attrs or any(
-            attrs.get(key) is not None for key in (RETRY_OF_KEY, RESUME_OF_KEY)
-        ):
-            return frozen
-        paused = self.pruner.promote(self._view, frozen)
-        if paused is None:
-            return frozen
-        if paused.state != TrialState.PRUNED:
-            raise RuntimeError(
-                f"{type(self.pruner).__name__}.promote returned trial {paused.number} in state "
-                f"{paused.state.name}; only a PRUNED (paused) trial can be continued"
-            )
-        storage, trial_id = self._storage, frozen.trial_id
-        storage.set_trial_attr(trial_id, RESUME_OF_KEY, paused.number, system=True)
-        rivals = [
-            t.number
-            for t in storage.get_all_trials(self._study_id, (TrialState.RUNNING,), copy=False)
-            if t.resume_of == paused.number and t.number < frozen.number
-        ]
-        if rivals:
-            storage.set_trial_attr(trial_id, RESUME_OF_KEY, None, system=True)
-            return storage.get_trial(trial_id)
-        storage.set_trial_attr(trial_id, FIXED_PARAMS_KEY, dict(paused.params), system=True)
-        _logger.info(
-            "trial %d continues paused trial %d (promoted by %s)",
-            frozen.number,
-            paused.number,
-            type(self.pruner).__name__,
-        )
-        return storage.get_trial(trial_id)
+    def _start(self, frozen: FrozenTrial, view: StudyView | None = None) -> Trial:
+        """The handle of a claimed trial whose sampler and pruner read ``view`` (the whole
+        study by default; the earlier batches in a batch-synchronous run)."""
+        view = self._view if view is None else view
+        frozen = promote(self, frozen, view)
+        self.sampler.before_trial(view, frozen)
+        return Trial(self, frozen, view)
 
     def tell(
         self,
@@ -306,9 +281,10 @@ class Study:
         state: TrialState,
         values: list[float] | None,
         reason: str | None,
+        view: StudyView | None = None,
     ) -> None:
         """Store how a trial ended (checked values) and tell the sampler; log failures once."""
-        self.sampler.after_trial(self._view, frozen, state, values)
+        self.sampler.after_trial(self._view if view is None else view, frozen, state, values)
         self._storage.set_trial_state_values(frozen.trial_id, state, values, reason)
         if state == TrialState.FAIL and reason != INTERRUPTED:
             _logger.warning(
@@ -407,6 +383,7 @@ class Study:
         catch: Iterable[type[Exception]] | None = None,
         *,
         executor: BaseExecutor | None = None,
+        batch_size: int | None = None,
     ) -> None:
         """Run trials until the study holds ``n_trials`` trials or ``timeout`` seconds passed.
 
@@ -421,6 +398,18 @@ class Study:
         ``catch`` for Optuna's behaviour instead: exceptions of other types are stored and then
         re-raised, stopping the study.
 
+        Reproducibility: with a study ``seed`` (and seeded plug-ins), and the objective's own
+        randomness seeded from :attr:`Trial.seed`, one worker replays exactly; with several,
+        proposals depend on which trials finished first. ``batch_size=k`` fixes that: trial
+        ``n`` is in batch ``n // k``, and a trial of batch ``b`` starts once every trial below
+        ``b * k`` finished, its sampler and pruner seeing only those. Any number of workers on
+        any executor (``dltune worker`` too, given the same ``k``) then gives trial by trial
+        the params, values and states of a one-worker run with that ``k``; run k workers.
+        Faults, ``timeout``, :meth:`stop` and trials enqueued mid-run break exact replay (a
+        retry takes a later number). CMA-ES replays when ``k`` divides its population size. A
+        pausing pruner (ASHA) continues a paused trial in the batch's lowest-numbered fresh
+        trial that it would promote it to; the others sample.
+
         Args:
             func: ``objective(trial) -> value`` (or a sequence of values for several
                 objectives); raise :class:`dltune.TrialPruned` to stop early.
@@ -432,9 +421,12 @@ class Study:
                 trial finishes, in any worker. Call ``study.stop()`` in one to end early.
             catch: See above.
             executor: Where to run the workers; defaults to local processes.
+            batch_size: Run in batches of this many trials, each seeing only the earlier
+                batches, for a replayable parallel run (see above); ``None``: as trials finish.
 
         Raises:
-            ValueError: For a negative ``n_trials``, a non-positive ``timeout`` or ``n_jobs``.
+            ValueError: For a negative ``n_trials``, a non-positive ``timeout``, ``n_jobs`` or
+                ``batch_size``.
             TypeError: If ``func`` is not callable.
 
         Example:
@@ -447,7 +439,7 @@ class Study:
         from dltune.execution import LocalExecutor
         from dltune.execution import OptimizeJob
 
-        job = OptimizeJob.build(self, func, n_trials, timeout, catch)
+        job = OptimizeJob.build(self, func, n_trials, timeout, catch, batch_size=batch_size)
         callback_list = list(callbacks or [])
         for cb in callback_list:
             if not callable(cb):
@@ -513,12 +505,17 @@ def create_study(
             and long runs; its choice is recorded on the study.
         pruner: Defaults to :class:`~dltune.pruners.MedianPruner`.
         load_if_exists: Continue an existing study of that name instead of raising.
-        seed: Seed for the default sampler; give the seed to the sampler when passing one.
+        seed: The study seed, kept with the study (:attr:`Study.seed`): each trial's
+            :attr:`Trial.seed` derives from it and the trial's number, and it seeds the
+            default sampler. A sampler you pass keeps its own seed: seed it too. Continuing a
+            study keeps its seed (``None`` here), or sets one if it had none.
         directions: One direction per objective, for multi-objective studies.
 
     Raises:
         DuplicatedStudyError: If the name exists and ``load_if_exists`` is false.
-        ValueError: For a bad direction, or an existing study with other directions.
+        ValueError: For a bad direction or seed, or an existing study with other directions
+            or another seed.
+        TypeError: For a seed that is not an int.
 
     Example:
         >>> import dltune
@@ -527,31 +524,28 @@ def create_study(
         <StudyDirection.MAXIMIZE: 'MAXIMIZE'>
     """
     dirs = _directions(direction, directions)
-    if seed is not None and sampler is not None:
-        raise ValueError(
-            f"seed={seed!r} and sampler={sampler!r} were both given; pass the seed to the "
-            "sampler instead"
-        )
-    if sampler is None:
-        sampler = AutoSampler(seed=seed)
-    _check_plugin("sampler", sampler, BaseSampler)  # before anything is written
-    if pruner is not None:
-        _check_plugin("pruner", pruner, BasePruner)
+    if seed is not None:
+        seed = check_seed(seed)
+    for arg, plugin, base in (("sampler", sampler, BaseSampler), ("pruner", pruner, BasePruner)):
+        if plugin is not None:
+            _check_plugin(arg, plugin, base)  # before anything is written
     backend = get_storage(storage)
     name = study_name if study_name is not None else f"no-name-{uuid.uuid4()}"
     try:
-        backend.create_new_study(dirs, name)
+        study_id = backend.create_new_study(dirs, name)
     except DuplicatedStudyError:
         if not load_if_exists:
             raise
-        existing = backend.get_study_directions(backend.get_study_id_from_name(name))
+        study_id = backend.get_study_id_from_name(name)
+        existing = backend.get_study_directions(study_id)
         if existing != dirs:
             raise ValueError(
                 f"study {name!r} exists with directions {[d.name for d in existing]}, not "
                 f"{[d.name for d in dirs]}; use another name or the same directions"
             ) from None
         _logger.info("continuing the existing study %r", name)
-    return Study(name, backend, sampler, pruner)
+    keep_study_seed(backend, study_id, name, seed)
+    return Study(name, backend, sampler, pruner)  # the default sampler takes the study seed
 
 
 def load_study(
@@ -565,7 +559,8 @@ def load_study(
     Args:
         study_name: Its name; ``None`` works when the storage holds exactly one study.
         storage: Where it is.
-        sampler: Defaults to a fresh :class:`~dltune.samplers.AutoSampler`.
+        sampler: Defaults to an :class:`~dltune.samplers.AutoSampler` seeded with the study
+            seed.
         pruner: Defaults to :class:`~dltune.pruners.MedianPruner`.
 
     Raises:

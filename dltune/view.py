@@ -6,10 +6,16 @@ The one exception is a note: a sampler may record what it decided (which generat
 trial belongs to, which sampler an automatic choice picked) as a system attribute under the
 ``sampler:`` prefix, on the study or on a trial still running. Notes live in storage, so every
 worker process sees them.
+
+A view may be cut at a trial number (:meth:`StudyView.before`): it then shows only the trials
+numbered below it. Batch-synchronous runs (``study.optimize(..., batch_size=k)``) give each
+trial of batch ``b`` the view cut at ``b * k``, so what a sampler or pruner decides cannot
+depend on which trials of the same batch happened to run first.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Container
 from typing import Any
 
@@ -35,12 +41,45 @@ class StudyView:
         <StudyDirection.MINIMIZE: 'MINIMIZE'>
     """
 
-    __slots__ = ("_directions", "_storage", "_study_id")
+    __slots__ = ("_before", "_directions", "_storage", "_study_id")
 
     def __init__(self, storage: BaseStorage, study_id: int) -> None:
         self._storage = storage
         self._study_id = study_id
         self._directions: list[StudyDirection] | None = None
+        self._before: int | None = None
+
+    def before(self, number: int) -> StudyView:
+        """A view of the same study that shows only the trials numbered below ``number``.
+
+        Trials, the best trial and the notes on trials are cut; the study's attributes
+        (and notes on the study) are not, since they carry no trial number.
+
+        Raises:
+            TypeError: If ``number`` is not an int.
+            ValueError: If it is negative.
+
+        Example:
+            >>> from dltune.storage import InMemoryStorage
+            >>> storage = InMemoryStorage()
+            >>> sid = storage.create_new_study([StudyDirection.MINIMIZE], "s")
+            >>> trials = [storage.create_new_trial(sid) for _ in range(3)]
+            >>> [t.number for t in StudyView(storage, sid).before(2).get_trials()]
+            [0, 1]
+        """
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise TypeError(f"number={number!r} must be an int")
+        if number < 0:
+            raise ValueError(f"number={number!r} must be >= 0")
+        view = StudyView(self._storage, self._study_id)
+        view._directions = self._directions
+        view._before = number
+        return view
+
+    @property
+    def trials_before(self) -> int | None:
+        """The number this view is cut at (see :meth:`before`), or ``None`` for all trials."""
+        return self._before
 
     @property
     def study_id(self) -> int:
@@ -82,7 +121,10 @@ class StudyView:
         The records may be the storage's own (no copy of a thousand trials per proposal):
         read them, never change them.
         """
-        return self._storage.get_all_trials(self._study_id, states, copy=False)
+        trials = self._storage.get_all_trials(self._study_id, states, copy=False)
+        if self._before is None:
+            return trials
+        return trials[: bisect.bisect_left(trials, self._before, key=_number)]
 
     @property
     def user_attrs(self) -> dict[str, Any]:
@@ -96,8 +138,24 @@ class StudyView:
 
     @property
     def best_trial(self) -> FrozenTrial | None:
-        """The best COMPLETE trial of a single-objective study, or ``None`` if there is none."""
-        return self._storage.get_best_trial(self._study_id)
+        """The best COMPLETE trial of a single-objective study, or ``None`` if there is none.
+
+        Ties go to the earliest trial.
+
+        Raises:
+            ValueError: If the study has several objectives.
+        """
+        if self._before is None:
+            return self._storage.get_best_trial(self._study_id)
+        if self.is_multi_objective:
+            raise ValueError(
+                f"the study has {len(self.directions)} objectives, so no single best trial; "
+                "use study.best_trials for the Pareto front"
+            )
+        sign = 1.0 if self.direction == StudyDirection.MINIMIZE else -1.0
+        complete = self.get_trials((TrialState.COMPLETE,))
+        # min keeps the first of equal keys, and the trials come in number order
+        return min(complete, key=lambda t: sign * _first_value(t), default=None)
 
     def set_note(self, key: str, value: Any, trial: FrozenTrial | None = None) -> None:
         """Record a sampler's decision as the system attribute ``"sampler:" + key``.
@@ -125,3 +183,12 @@ class StudyView:
         if trial is None:
             return self.system_attrs.get(NOTE_PREFIX + key)
         return trial.system_attrs.get(NOTE_PREFIX + key)
+
+
+def _number(trial: FrozenTrial) -> int:
+    return trial.number
+
+
+def _first_value(trial: FrozenTrial) -> float:
+    assert trial.values is not None  # COMPLETE trials have values
+    return trial.values[0]

@@ -162,7 +162,8 @@ def test_full_config_builds(full: TuneConfig) -> None:
     assert isinstance(pruner, MedianPruner)
     assert (pruner._n_startup_trials, pruner._n_warmup_steps) == (5, 2)
     kwargs = full.study_kwargs()
-    assert sorted(kwargs) == ["direction", "pruner", "sampler", "storage", "study_name"]
+    assert sorted(kwargs) == ["direction", "pruner", "sampler", "seed", "storage", "study_name"]
+    assert kwargs["seed"] == full.seed
     assert (kwargs["study_name"], kwargs["storage"], kwargs["direction"]) == (
         "digits-cnn",
         "sqlite:///dltune.db",

@@ -104,12 +104,6 @@ def test_load_if_exists_with_other_directions(backend: CountedStorage) -> None:
         ({"directions": []}, ValueError, r"directions=\[\] must be a non-empty list"),
         ({"directions": "minimize"}, ValueError, r"directions='minimize' must be a non-empty"),
         ({"directions": ["minimize", "down"]}, ValueError, r"direction='down' is not valid"),
-        (
-            {"seed": 1, "sampler": RandomSampler()},
-            ValueError,
-            r"seed=1 and sampler=<.*RandomSampler.*> were both given; pass the seed to the "
-            r"sampler instead",
-        ),
         ({"seed": -1}, ValueError, r"seed=-1 must be >= 0"),
         ({"seed": "1"}, TypeError, r"seed='1' must be an int or None"),
         ({"sampler": "tpe"}, TypeError, r"sampler='tpe' must be an instance of BaseSampler"),

@@ -2,7 +2,8 @@
 
 On a terminal it is a rich panel redrawn in place; otherwise (a log file, CI) one line per
 finished trial, so the record reads well after the fact. A dashboard started while tuning
-runs is linked too: the display looks for one every few seconds.
+runs is linked too: the display looks for one every few seconds. What holds the run up (such
+as a GPU another run is using) shows as a status line while it lasts.
 """
 
 from __future__ import annotations
@@ -18,16 +19,26 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from dltune.analysis._table import outcome_counts
+from dltune.trial import PAUSED
+from dltune.trial import resumed_numbers
+
 if TYPE_CHECKING:
     from dltune.study import Study
     from dltune.trial import FrozenTrial
 
-__all__ = ["OUTCOMES", "TuneDisplay", "format_seconds", "outcome_counts"]
+__all__ = ["OUTCOMES", "TuneDisplay", "format_counts", "format_seconds", "outcome_counts"]
 
 #: The outcomes a summary counts, in display order.
 OUTCOMES = ("complete", "pruned", "diverged", "not_learning", "fail")
+#: The outcomes of a PRUNED trial (a paused one among them).
+_PRUNED_OUTCOMES = ("pruned", "diverged", "not_learning")
+#: How a paused trial that a later trial continued is counted (its lineage counts once).
+PAUSED_LABEL = "paused and resumed"
 #: How often the display looks for a dashboard serving the study's storage.
 DASHBOARD_CHECK_SECONDS = 5.0
+#: How often the display asks for the status line.
+STATUS_CHECK_SECONDS = 0.5
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -43,9 +54,17 @@ def format_seconds(seconds: float | None) -> str:
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
-def outcome_counts(trials: list[FrozenTrial]) -> Counter[str]:
-    """How many trials ended each way (see :attr:`FrozenTrial.outcome`)."""
-    return Counter(t.outcome for t in trials)
+def format_counts(counts: Counter[str]) -> str:
+    """The counts by outcome in words; paused-and-resumed trials only when there are some.
+
+    Example:
+        >>> format_counts(Counter({"complete": 3, "pruned": 1, PAUSED: 1}))
+        '3 complete, 1 pruned, 0 diverged, 0 not learning, 0 fail, 1 paused and resumed'
+    """
+    text = ", ".join(f"{counts.get(k, 0)} {k.replace('_', ' ')}" for k in OUTCOMES)
+    if counts.get(PAUSED):
+        text += f", {counts[PAUSED]} {PAUSED_LABEL}"
+    return text
 
 
 def _short(value: Any) -> str:
@@ -67,6 +86,28 @@ class TuneDisplay:
             ``None``); called every ``dashboard_check_seconds`` while the display is open, so
             one started later is linked: in the panel, or with one printed line.
         dashboard_check_seconds: How often to call ``find_dashboard``.
+        status: Says what holds the run up, if anything (such as
+            :meth:`dltune.execution.LocalExecutor.status`: ``'waiting for GPU 1 (in use by
+            host:1234)'``), else ``None``; called every ``status_check_seconds`` from a
+            thread while the display is open. The panel shows it; without a terminal it is
+            printed once when it appears and again when it changes.
+        status_check_seconds: How often to call ``status``.
+
+    A paused trial that a later trial continued (ASHA promotion) is counted as
+    :data:`~dltune.trial.PAUSED` ("paused and resumed"), not as pruned, as the report and the
+    dashboard count it: the continuation carries the lineage's outcome.
+
+    Example:
+        >>> import io
+        >>> import dltune
+        >>> from rich.console import Console
+        >>> console = Console(file=io.StringIO(), width=100)
+        >>> display = TuneDisplay(dltune.create_study(study_name="s"), 10, None, console,
+        ...                       status=lambda: "waiting for GPU 1 (in use by host:42)")
+        >>> with display:
+        ...     pass
+        >>> console.file.getvalue().splitlines()[1]
+        'waiting for GPU 1 (in use by host:42)'
     """
 
     def __init__(
@@ -79,6 +120,8 @@ class TuneDisplay:
         *,
         find_dashboard: Callable[[], str | None] | None = None,
         dashboard_check_seconds: float = DASHBOARD_CHECK_SECONDS,
+        status: Callable[[], str | None] | None = None,
+        status_check_seconds: float = STATUS_CHECK_SECONDS,
     ) -> None:
         self.study = study
         self.n_trials = n_trials
@@ -87,6 +130,9 @@ class TuneDisplay:
         self.dashboard_url = dashboard_url
         existing = [t for t in study.trials if t.state.is_finished()]
         self.counts = outcome_counts(existing)
+        # How each finished trial is counted, to move a paused one to PAUSED once continued.
+        resumed = resumed_numbers(existing)
+        self._counted = {t.number: PAUSED if t.number in resumed else t.outcome for t in existing}
         self.n_before = len(existing)
         self.n_this_run = 0
         self.best: FrozenTrial | None = None
@@ -97,6 +143,9 @@ class TuneDisplay:
         self._find = find_dashboard
         self._check_seconds = dashboard_check_seconds
         self._announced = dashboard_url  # the last dashboard the user was told of
+        self._status = status
+        self._status_seconds = status_check_seconds
+        self.status_text: str | None = None
         self._lock = threading.RLock()  # the watcher thread redraws too
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
@@ -154,9 +203,40 @@ class TuneDisplay:
                 self._live.update(self.render(), refresh=changed)
         return found
 
+    def check_status(self) -> str | None:
+        """Ask for the status line now and show it.
+
+        In the panel it is redrawn; without a terminal a status that appears or changes is
+        printed on one line.
+
+        Returns:
+            The status, or ``None``.
+        """
+        if self._status is None:
+            return None
+        text = self._status()
+        with self._lock:
+            changed = text != self.status_text
+            self.status_text = text
+            if self._live is not None:
+                self._live.update(self.render(), refresh=changed)
+            elif changed and text is not None:
+                self.console.print(text, highlight=False, soft_wrap=True)
+        return text
+
     def _watch(self) -> None:
-        while not self._stop.wait(self._check_seconds):
-            self.check_dashboard()
+        periods = []
+        if self._status is not None:
+            periods.append(self._status_seconds)
+        if self._find is not None:
+            periods.append(self._check_seconds)
+        next_dashboard = time.monotonic() + self._check_seconds
+        while not self._stop.wait(min(periods)):
+            if self._status is not None:
+                self.check_status()
+            if self._find is not None and time.monotonic() >= next_dashboard:
+                next_dashboard = time.monotonic() + self._check_seconds
+                self.check_dashboard()
 
     def render(self) -> Table:
         """The panel: progress by outcome, best so far, timing."""
@@ -170,11 +250,7 @@ class TuneDisplay:
         done = sum(self.counts.values())
         budget = f"/{self.n_trials}" if self.n_trials is not None else ""
         table.add_row("study", self.study.study_name)
-        table.add_row(
-            "trials",
-            f"{done}{budget} finished: "
-            + ", ".join(f"{self.counts.get(k, 0)} {k.replace('_', ' ')}" for k in OUTCOMES),
-        )
+        table.add_row("trials", f"{done}{budget} finished: {format_counts(self.counts)}")
         if self.best is not None:
             params = ", ".join(f"{k}={_short(v)}" for k, v in self.best.params.items())
             table.add_row("best", f"{self.best.value:.4f} (trial {self.best.number}) {params}")
@@ -186,13 +262,15 @@ class TuneDisplay:
         )
         if self.dashboard_url:
             table.add_row("dashboard", self.dashboard_url)
+        if self.status_text:
+            table.add_row("status", self.status_text, style="yellow")
         return table
 
     def __enter__(self) -> TuneDisplay:
-        if self._find is not None:
+        if self._find is not None or self._status is not None:
             self._stop.clear()
             self._watcher = threading.Thread(
-                target=self._watch, name="dltune-display-dashboard", daemon=True
+                target=self._watch, name="dltune-display-watch", daemon=True
             )
         if self.live:
             self._live = Live(
@@ -204,6 +282,7 @@ class TuneDisplay:
                 f"tuning study {self.study.study_name!r}: {self.n_before} trial(s) already "
                 f"finished" + (f", budget {self.n_trials}" if self.n_trials is not None else "")
             )
+        self.check_status()
         if self._watcher is not None:
             self._watcher.start()
         return self
@@ -224,8 +303,19 @@ class TuneDisplay:
         with self._lock:
             self._record(trial)
 
-    def _record(self, trial: FrozenTrial) -> None:
+    def _count(self, trial: FrozenTrial) -> None:
+        """Count the trial; the paused trial it continues, if any, moves to PAUSED."""
         self.counts[trial.outcome] += 1
+        self._counted[trial.number] = trial.outcome
+        paused = trial.resume_of
+        before = None if paused is None else self._counted.get(paused)
+        if paused is not None and before in _PRUNED_OUTCOMES:
+            self.counts[before] -= 1
+            self.counts[PAUSED] += 1
+            self._counted[paused] = PAUSED
+
+    def _record(self, trial: FrozenTrial) -> None:
+        self._count(trial)
         self.n_this_run += 1
         self._consider(trial)
         if self._live is not None:

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from dltune.config import TuneConfig
+    from dltune.execution import BaseExecutor
     from dltune.storage import BaseStorage
+    from dltune.study import Objective
     from dltune.study import Study
     from dltune.torch import LRRangeResult
     from dltune.torch import RetrainReport
@@ -140,6 +142,75 @@ def _objective(config: TuneConfig, task: Task) -> TorchObjective:
     from dltune.torch import TorchObjective
 
     return TorchObjective(task, config.space, seed=config.seed or 0)
+
+
+def _executor(
+    name: str,
+    scheduler_address: str | None,
+    n_workers: int,
+    gpus: str | None,
+    workers_flag: int | None,
+) -> BaseExecutor:
+    """--executor local: ``n_workers`` processes (with --gpus: one per GPU, pinned); dask: the
+    scheduler at the address, else a LocalCluster of ``n_workers`` workers."""
+    if name == "dask":
+        from dltune.execution import DaskExecutor
+
+        if gpus is not None:
+            raise UserError(
+                f"--gpus {gpus} applies to local workers; with --executor dask give each Dask "
+                "worker its GPU (e.g. CUDA_VISIBLE_DEVICES when starting dask worker)"
+            )
+        if scheduler_address is not None:
+            return DaskExecutor(address=scheduler_address)
+        return DaskExecutor(n_workers=n_workers)
+    from dltune.execution import LocalExecutor
+    from dltune.execution._gpu import GPUError
+
+    if gpus is None:
+        return LocalExecutor(n_workers)
+    try:
+        # Only the --workers flag: the config's default of 1 must not contradict --gpus 0,1.
+        return LocalExecutor(workers_flag, gpus=gpus)
+    except (ValueError, TypeError, GPUError) as exc:
+        raise UserError(f"--gpus {gpus}: {exc}") from exc
+
+
+def _check_gpu_device(config: TuneConfig, gpus: str | None) -> None:
+    """With --gpus every worker sees its one GPU as cuda:0: cuda:N (N > 0) cannot work."""
+    device = config.task.device
+    if gpus is not None and device.startswith("cuda:") and device != "cuda:0":
+        raise UserError(
+            f"task.device {device!r} cannot be used with --gpus {gpus}: each worker sees only "
+            "its own GPU, as cuda:0; use device: auto or cuda"
+        )
+
+
+def _shipped_objective(config: TuneConfig, task: Task, executor: BaseExecutor) -> Objective:
+    """The objective here; for Dask, a reference that builds it on each worker from the config
+    (data only: the final config, with the command line's overrides and a narrowed lr)."""
+    from dltune.execution import DaskExecutor
+    from dltune.execution import ObjectiveRef
+
+    if isinstance(executor, DaskExecutor):
+        target = f"{__name__}:worker_objective"
+        return ObjectiveRef(target, config.to_mapping(), config.source, config.budget.workers)
+    return _objective(config, task)
+
+
+def worker_objective(mapping: dict[str, Any], source: str, workers: int) -> TorchObjective:
+    """Build `dltune tune`'s objective where trials run (a Dask worker), from the config.
+
+    Args:
+        mapping: The config, as :meth:`TuneConfig.to_mapping` gives it.
+        source: Where the config came from, for messages.
+        workers: ``budget.workers``: each trial trains with cores / workers threads unless the
+            task sets ``threads``.
+    """
+    from dltune.config import parse_config
+
+    config = parse_config(mapping, source=source)
+    return _objective(config, _make_task(config, workers))
 
 
 def _print_retrain(report: RetrainReport, console: Console) -> None:
@@ -283,6 +354,32 @@ def _announce_dashboard(found: str | None, url: str, live: bool, console: Consol
 @click.option("--epochs", type=click.IntRange(min=1), help="Epochs per trial (the config's task).")
 @click.option("--lr-find", is_flag=True, help="Narrow the lr range with a range test first.")
 @click.option("--top-k", type=click.IntRange(min=0), help="Configurations to retrain (0: none).")
+@click.option(
+    "--executor",
+    "executor_name",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help="Where trials run: local processes, or Dask tasks (on --scheduler-address, else on a "
+    "LocalCluster of --workers workers).",
+)
+@click.option(
+    "--scheduler-address",
+    metavar="ADDRESS",
+    help="The Dask scheduler for --executor dask, e.g. tcp://HOST:8786.",
+)
+@click.option(
+    "--gpus",
+    metavar="IDS",
+    help="One local worker per GPU, each pinned with CUDA_VISIBLE_DEVICES: 'auto' or ids such "
+    "as 0,1. A GPU busy with another run is waited for (the display says so).",
+)
+@click.option(
+    "--synchronous",
+    is_flag=True,
+    help="Batch-synchronous: trials start in batches of one per worker, each batch sampled "
+    "from the earlier ones only, so a seeded run replays exactly (workers idle at batch ends).",
+)
 @_verbose_option
 def tune(
     config_path: str,
@@ -294,17 +391,30 @@ def tune(
     epochs: int | None,
     lr_find: bool,
     top_k: int | None,
+    executor_name: str,
+    scheduler_address: str | None,
+    gpus: str | None,
+    synchronous: bool,
 ) -> None:
     """Tune the model a YAML config describes; resume the study when it exists.
 
     Shows trials done, pruned, diverged and failed, the best so far and the ETA while it runs;
     Ctrl-C stops cleanly (rerun the same command to resume). At the end, the top-k
     configurations are retrained with fresh seeds and scored on the test split.
+
+    With --executor dask each trial is a Dask task; workers build the model from the config
+    (dltune[torch,dask] installed there) and need the storage: use PostgreSQL across machines.
     """
+    if scheduler_address is not None and executor_name != "dask":
+        raise UserError(
+            f"--scheduler-address {scheduler_address} needs --executor dask (got --executor "
+            f"{executor_name})"
+        )
     _require_extra()
     from rich.console import Console
 
     from dltune.cli._display import TuneDisplay
+    from dltune.execution import LocalExecutor
     from dltune.study import create_study
     from dltune.torch import LR_FIND_KEY
     from dltune.torch import load_dataset
@@ -319,7 +429,11 @@ def tune(
             update={"retrain": config.retrain.model_copy(update={"top_k": top_k})}
         )
     url = _storage_url(url, config)
+    _check_gpu_device(config, gpus)
+    executor = _executor(executor_name, scheduler_address, config.budget.workers, gpus, workers)
     n_workers = config.budget.workers
+    if isinstance(executor, LocalExecutor):
+        n_workers = executor.n_workers  # --gpus 0,1: one worker per GPU
     task = _make_task(config, n_workers)
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     # Load (and, where missing, download) the data once, here, with a progress bar: a missing
@@ -338,7 +452,7 @@ def tune(
         results = _run_lr_find(config, task, console)
         study.set_system_attr(LR_FIND_KEY, {r.optimizer: r.to_json() for r in results})
         config = _narrow_lr(config, results, console)
-    objective = _objective(config, task)
+    objective = _shipped_objective(config, task, executor)
     dashboard = _dashboard_url(url)
     display = TuneDisplay(
         study,
@@ -347,6 +461,7 @@ def tune(
         console,
         dashboard_url=dashboard,
         find_dashboard=lambda: _dashboard_url(url),  # one started later is linked too
+        status=executor.status,  # e.g. 'waiting for GPU 1 (in use by host:pid)'
     )
     _announce_dashboard(dashboard, url, display.live, console)
     try:
@@ -355,8 +470,9 @@ def tune(
                 objective,
                 n_trials=config.budget.trials,
                 timeout=config.budget.timeout,
-                n_jobs=n_workers,
                 callbacks=[display],
+                executor=executor,
+                batch_size=n_workers if synchronous else None,
             )
     except KeyboardInterrupt:
         console.print(

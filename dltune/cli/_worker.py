@@ -170,14 +170,18 @@ def _join_study(
 
     chosen = _make_sampler(sampler, seed)
     if create:
-        return create_study(
-            name,
-            storage,
-            sampler=chosen,
-            pruner=pruner,
-            load_if_exists=True,
-            directions=list(directions),
-        )
+        try:
+            return create_study(
+                name,
+                storage,
+                sampler=chosen,
+                pruner=pruner,
+                load_if_exists=True,
+                seed=seed,
+                directions=list(directions),
+            )
+        except ValueError as exc:  # e.g. the study exists with another seed
+            raise UserError(_one_line(exc)) from exc
     try:
         return load_study(name, storage, sampler=chosen, pruner=pruner)
     except StudyNotFoundError as exc:
@@ -250,6 +254,13 @@ def _join_study(
     help="Fail a running trial as 'stale' after this long without a heartbeat.  "
     "[storage default: 60]",
 )
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Batch-synchronous: trials start in batches of K, each batch sampled from the "
+    "earlier ones only, so the run replays exactly. Give every worker the same K.",
+)
 @click.option("--create", is_flag=True, help="Create the study if it does not exist.")
 @click.option(
     "--direction",
@@ -271,6 +282,7 @@ def worker(
     max_retries: int | None,
     heartbeat_seconds: float | None,
     grace_seconds: float | None,
+    batch_size: int | None,
     create: bool,
     directions: tuple[str, ...],
 ) -> None:
@@ -316,7 +328,7 @@ def worker(
             from dltune.execution import OptimizeJob
             from dltune.execution import run_worker
 
-            job = OptimizeJob.build(study, func, n_trials, timeout, None)
+            job = OptimizeJob.build(study, func, n_trials, timeout, None, batch_size=batch_size)
             run_worker(study, job, on_finished=on_finished)
             n_total = storage.get_n_trials(storage.get_study_id_from_name(study_name))
     except KeyboardInterrupt as exc:

@@ -365,8 +365,9 @@ class TuneConfig(_Section):
 
     def study_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :func:`dltune.create_study`: ``study_name``, ``storage``,
-        ``direction``, ``sampler`` and ``pruner``. The seed is in the sampler (``create_study``
-        refuses both); ``storage`` is ``None`` when the config gives none: the caller decides.
+        ``direction``, ``sampler``, ``pruner`` and ``seed`` (the study seed, from which each
+        trial's ``trial.seed`` derives; the sampler and pruner are seeded with it too);
+        ``storage`` is ``None`` when the config gives none: the caller decides.
         """
         return {
             "study_name": self.study,
@@ -374,6 +375,7 @@ class TuneConfig(_Section):
             "direction": self.direction,
             "sampler": self.build_sampler(),
             "pruner": self.build_pruner(),
+            "seed": self.seed,
         }
 
     def to_mapping(self) -> dict[str, Any]:

@@ -20,6 +20,11 @@ class BaseExecutor(abc.ABC):
     ``on_finished`` returns ``True``.
     """
 
+    def status(self) -> str | None:
+        """What the workers are waiting for, if anything (the live display shows it); safe to
+        call from any thread while :meth:`run` runs."""
+        return None
+
     @abc.abstractmethod
     def run(self, job: OptimizeJob, on_finished: Callable[[int], bool]) -> None:
         """Run the job to its end; ``on_finished(trial_id)`` returns whether to stop."""

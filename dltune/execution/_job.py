@@ -32,6 +32,9 @@ class OptimizeJob:
         deadline: Epoch seconds after which no trial starts (``None``: none).
         catch: ``None`` to keep going after any exception; else the exception types that do not
             stop the study.
+        batch_size: ``k`` for a batch-synchronous run: a trial of batch ``n // k`` starts once
+            every trial of the earlier batches finished, and its sampler and pruner see only
+            those (see :func:`~dltune.execution.run_worker`); ``None``: trials start at once.
     """
 
     storage: BaseStorage
@@ -42,6 +45,7 @@ class OptimizeJob:
     n_trials: int | None
     deadline: float | None
     catch: tuple[type[Exception], ...] | None
+    batch_size: int | None = None
 
     @classmethod
     def build(
@@ -51,12 +55,15 @@ class OptimizeJob:
         n_trials: int | None,
         timeout: float | None,
         catch: Iterable[type[Exception]] | None,
+        *,
+        batch_size: int | None = None,
     ) -> OptimizeJob:
         """Validate ``optimize``'s arguments into a job.
 
         Raises:
             TypeError: For a non-callable objective or a wrong argument type.
-            ValueError: For a negative ``n_trials`` or a non-positive ``timeout``.
+            ValueError: For a negative ``n_trials``, a non-positive ``timeout`` or
+                ``batch_size``.
         """
         if not callable(objective):
             raise TypeError(f"func={objective!r} is not callable; pass objective(trial) -> value")
@@ -78,6 +85,16 @@ class OptimizeJob:
             for exc_type in catch_tuple:
                 if not (isinstance(exc_type, type) and issubclass(exc_type, Exception)):
                     raise TypeError(f"catch holds {exc_type!r}, which is not an Exception class")
+        if batch_size is not None:
+            if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+                raise TypeError(
+                    f"batch_size={batch_size!r} must be an int (the trials per batch) or None"
+                )
+            if batch_size < 1:
+                raise ValueError(
+                    f"batch_size={batch_size!r} must be >= 1 (usually the number of workers), "
+                    "or None to run without batches"
+                )
         return cls(
             study._storage,
             study.study_name,
@@ -87,4 +104,5 @@ class OptimizeJob:
             n_trials,
             deadline,
             catch_tuple,
+            batch_size,
         )

@@ -1,4 +1,8 @@
-"""The worker loop shared by every executor and by ``dltune worker``: claim, run, finish."""
+"""The worker loop shared by every executor and by ``dltune worker``: claim, run, finish.
+
+In a batch-synchronous run (``OptimizeJob.batch_size``) the loop also holds each trial back
+until the batches before it finished (:class:`BatchGate`), so that every executor obeys it.
+"""
 
 from __future__ import annotations
 
@@ -31,10 +35,17 @@ if TYPE_CHECKING:
     from dltune.storage import BaseStorage
     from dltune.study import Study
     from dltune.trial import FrozenTrial
+    from dltune.view import StudyView
 
-__all__ = ["DeferInterrupts", "run_trial", "run_worker", "worker_name"]
+__all__ = ["BatchGate", "DeferInterrupts", "run_trial", "run_worker", "worker_name"]
 
 _logger = logging.getLogger(__name__)
+
+#: Pauses between looks at the storage while a batch waits for the batches before it: short
+#: at first (trials of a fast batch end together), growing to a bound (long trials).
+_FIRST_POLL_SECONDS = 0.005
+_MAX_POLL_SECONDS = 0.5
+_UNFINISHED = (TrialState.RUNNING, TrialState.WAITING)
 
 
 def worker_name() -> str:
@@ -139,12 +150,132 @@ class DeferInterrupts:
                 signal.signal(sig, self._hold)
 
 
+class BatchGate:
+    """Holds the trials of a batch-synchronous run back until the batches before them finished.
+
+    Trial ``n`` is in batch ``n // batch_size``; a trial of batch ``b`` may start once no trial
+    numbered below ``b * batch_size`` is RUNNING (finished, or never claimed: a worker never
+    waits for a WAITING trial, which only a claim would start). Before claiming, the worker
+    waits for the batch of the number its claim will take (the lowest WAITING trial's, else
+    the next new one), so a trial is claimed, and its clock starts, when it can run. Should
+    another worker's claim come first and push this one into a later batch, the worker waits
+    again holding its trial (with heartbeats; Ctrl-C, the deadline or a stop fail it as
+    'interrupted'). While waiting it polls the storage, reaps stale trials (a dead worker's
+    trial would block the batch forever) and stops at the deadline or when ``should_stop``.
+
+    Args:
+        study: The study.
+        batch_size: Trials per batch.
+        deadline: Epoch seconds after which no trial starts, or ``None``.
+        should_stop: Whether the run was asked to stop.
+
+    Example:
+        >>> import dltune
+        >>> study = dltune.create_study()
+        >>> gate = BatchGate(study, 3, None, lambda: False)
+        >>> gate.start_of(7), gate.wait_to_claim()  # trial 7 is in the batch 6, 7, 8
+        (6, True)
+    """
+
+    def __init__(
+        self,
+        study: Study,
+        batch_size: int,
+        deadline: float | None,
+        should_stop: Callable[[], bool],
+    ) -> None:
+        self._study = study
+        self._batch_size = batch_size
+        self._deadline = deadline
+        self._should_stop = should_stop
+        self._last_reap = -float("inf")
+
+    def start_of(self, number: int) -> int:
+        """The number of the first trial of trial ``number``'s batch."""
+        return number - number % self._batch_size
+
+    def view(self, frozen: FrozenTrial) -> StudyView:
+        """What the sampler and pruner of ``frozen`` read: the trials of earlier batches."""
+        return self._study._view.before(self.start_of(frozen.number))
+
+    def wait_to_claim(self) -> bool:
+        """Wait until the trial the next claim would take may start; ``False``: stop instead."""
+        storage, study_id = self._study._storage, self._study._study_id
+        pauses = _pauses()
+        while True:
+            unfinished = storage.get_all_trials(study_id, _UNFINISHED, copy=False)
+            waiting = [t.number for t in unfinished if t.state == TrialState.WAITING]
+            number = min(waiting) if waiting else storage.get_n_trials(study_id)
+            if not self._blocked(self.start_of(number), unfinished):
+                return True
+            if not self._pause(next(pauses)):
+                return False
+
+    def wait_claimed(self, frozen: FrozenTrial, interrupts: DeferInterrupts) -> bool:
+        """Wait, holding the claimed ``frozen``, until its batch may start.
+
+        Returns:
+            ``True`` to run it; ``False`` when the deadline passed or the run was stopped
+            first: the trial is then failed as 'interrupted'.
+
+        Raises:
+            KeyboardInterrupt: After failing the trial as 'interrupted'.
+        """
+        storage, study_id = self._study._storage, self._study._study_id
+        start = self.start_of(frozen.number)
+        ready = False
+        try:
+            with interrupts.released(), Heartbeat(storage, study_id, frozen.trial_id):
+                for pause in _pauses():
+                    running = storage.get_all_trials(study_id, (TrialState.RUNNING,), copy=False)
+                    ready = not self._blocked(start, running)
+                    if ready or not self._pause(pause):
+                        break
+        finally:
+            if not ready:
+                with contextlib.suppress(UpdateFinishedTrialError):  # reaped already
+                    storage.set_trial_state_values(
+                        frozen.trial_id, TrialState.FAIL, None, INTERRUPTED
+                    )
+        return ready
+
+    @staticmethod
+    def _blocked(start: int, unfinished: list[FrozenTrial]) -> bool:
+        return any(t.state == TrialState.RUNNING and t.number < start for t in unfinished)
+
+    def _pause(self, seconds: float) -> bool:
+        """Sleep (reaping stale trials now and then); ``False`` if the run should end."""
+        if self._should_stop():
+            return False
+        if self._deadline is not None:
+            left = self._deadline - time.time()
+            if left <= 0:
+                return False
+            seconds = min(seconds, left)
+        storage = self._study._storage
+        every = storage.heartbeat_seconds
+        if every is not None and time.monotonic() - self._last_reap >= every:
+            storage.fail_stale_trials(self._study._study_id)
+            self._last_reap = time.monotonic()
+        time.sleep(seconds)
+        return True
+
+
+def _pauses() -> Iterator[float]:
+    pause = _FIRST_POLL_SECONDS
+    while True:
+        yield pause
+        pause = min(_MAX_POLL_SECONDS, pause * 1.5)
+
+
 def run_trial(
     study: Study,
     objective: Callable[..., object],
     frozen: FrozenTrial,
     catch: tuple[type[Exception], ...] | None,
     interrupts: DeferInterrupts | None = None,
+    *,
+    view: StudyView | None = None,
 ) -> FrozenTrial:
     """Run the objective on a claimed trial and store how it ended.
 
@@ -155,6 +286,8 @@ def run_trial(
         catch: ``None`` to store any exception as FAIL and go on; else the exception types
             that do not propagate.
         interrupts: Interrupts held back outside the objective (none by default).
+        view: What the trial's sampler and pruner read: the whole study by default, the
+            earlier batches in a batch-synchronous run (:meth:`BatchGate.view`).
 
     Returns:
         The finished trial.
@@ -164,7 +297,7 @@ def run_trial(
         Exception: The objective's, if ``catch`` is a tuple it is not in (after storing it).
     """
     released = interrupts.released() if interrupts is not None else contextlib.nullcontext()
-    trial = study._start(frozen)
+    trial = study._start(frozen, view)
     try:
         with released, Heartbeat(study._storage, study._study_id, frozen.trial_id):
             result = objective(trial)
@@ -197,7 +330,7 @@ def _finish(
             state, reason = TrialState.FAIL, why
     frozen = trial._frozen()
     try:
-        study._finish(frozen, state, values, reason)
+        study._finish(frozen, state, values, reason, trial._view)
     except UpdateFinishedTrialError:
         # Another worker failed this trial as stale (this one paused longer than its grace
         # period); its outcome stands and the study goes on.
@@ -221,13 +354,23 @@ def run_worker(
     job: OptimizeJob,
     should_stop: Callable[[], bool] = lambda: False,
     on_finished: Callable[[FrozenTrial], None] | None = None,
+    worker: str | None = None,
 ) -> int:
     """Claim and run trials until the budget, the deadline or ``should_stop`` ends it.
+
+    Trials record ``worker`` as the worker that ran them (default ``host:pid``).
+
+    With ``job.batch_size`` the run is batch-synchronous (see :class:`BatchGate`): trials
+    start batch by batch and their sampler and pruner see only the earlier batches. Without,
+    the loop reads nothing more than the claim.
 
     Returns:
         How many trials this worker ran.
     """
-    storage, worker = study._storage, worker_name()
+    storage, worker = study._storage, worker or worker_name()
+    gate = None
+    if job.batch_size is not None:
+        gate = BatchGate(study, job.batch_size, job.deadline, should_stop)
     n_run = 0
     # Reap dead workers' trials before claiming (so their retries go first), but at most once
     # per heartbeat interval: the heartbeat thread reaps too, and storages without heartbeats
@@ -235,6 +378,8 @@ def run_worker(
     reap_every = storage.heartbeat_seconds
     last_reap = -float("inf")
     while not should_stop():
+        if gate is not None and not gate.wait_to_claim():
+            break
         if job.deadline is not None and time.time() >= job.deadline:
             break
         if reap_every is not None and time.monotonic() - last_reap >= reap_every:
@@ -256,7 +401,12 @@ def run_worker(
             frozen = storage.claim_trial(study._study_id, max_trials=budget, worker=worker)
             if frozen is None:
                 break
-            finished = run_trial(study, job.objective, frozen, job.catch, interrupts)
+            view = None
+            if gate is not None:
+                if not gate.wait_claimed(frozen, interrupts):
+                    break
+                view = gate.view(frozen)
+            finished = run_trial(study, job.objective, frozen, job.catch, interrupts, view=view)
         n_run += 1
         if on_finished is not None:
             on_finished(finished)
