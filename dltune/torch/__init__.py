@@ -21,6 +21,8 @@ from dltune._imports import require
 
 require("torch", extra="torch", feature="dltune.torch")
 
+from dltune.torch._checkpoint import CheckpointError  # noqa: E402
+from dltune.torch._checkpoint import load_checkpoint  # noqa: E402
 from dltune.torch._hparams import HParams  # noqa: E402
 from dltune.torch._hparams import HParamsError  # noqa: E402
 from dltune.torch._lr_find import LR_FIND_KEY  # noqa: E402
@@ -49,7 +51,6 @@ from dltune.torch._task import Task  # noqa: E402
 from dltune.torch._trainer import MUTABLE_FIELDS  # noqa: E402
 from dltune.torch._trainer import EpochRecord  # noqa: E402
 from dltune.torch._trainer import TrainResult  # noqa: E402
-from dltune.torch._trainer import load_checkpoint  # noqa: E402
 from dltune.torch._trainer import train  # noqa: E402
 from dltune.torch.components import ACTIVATIONS  # noqa: E402
 from dltune.torch.components import INITS  # noqa: E402
@@ -71,6 +72,7 @@ from dltune.torch.models import build_model  # noqa: E402
 
 __all__ = [
     "ACTIVATIONS",
+    "CheckpointError",
     "DATASETS",
     "HPARAMS_KEY",
     "INITS",

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from dltune.exceptions import TrialStopped
+from dltune.torch._checkpoint import load_weights_only
 from dltune.torch._hparams import HParams
 from dltune.torch._objective import HPARAMS_KEY
 from dltune.torch._task import ModelFactory
@@ -313,10 +314,12 @@ def load_model(path: str | Path, model: ModelFactory | None = None) -> nn.Module
         model: The factory of a custom model (a built-in model is rebuilt by its name).
 
     Raises:
+        CheckpointError: If the file cannot be loaded safely (a ``ValueError`` naming it): one
+            crafted to run code on load is refused, never loaded.
         ValueError: If the file is not a saved dltune model, or a custom model's factory is
             missing.
     """
-    saved = torch.load(path, map_location="cpu", weights_only=True)
+    saved = load_weights_only(path, "model file")
     if not isinstance(saved, dict) or saved.get("format") != MODEL_FORMAT:
         raise ValueError(f"{str(path)!r} is not a model saved by dltune (format {MODEL_FORMAT})")
     factory = model if model is not None else saved["model_name"]

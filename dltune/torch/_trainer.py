@@ -26,6 +26,9 @@ from torch import nn
 
 from dltune.exceptions import TrialPruned
 from dltune.exceptions import TrialStopped
+from dltune.torch._checkpoint import CHECKPOINT_FORMAT
+from dltune.torch._checkpoint import load_checkpoint
+from dltune.torch._checkpoint import save_checkpoint
 from dltune.torch._hparams import HParams
 from dltune.torch._task import Guards
 from dltune.torch._task import Task
@@ -46,8 +49,6 @@ _logger = logging.getLogger(__name__)
 
 #: Evaluation batch size (no gradients, so larger than any training batch).
 _EVAL_BATCH = 1024
-#: Bumped when the checkpoint layout changes; older files are ignored, not misread.
-_CHECKPOINT_FORMAT = 1
 #: The hyperparameters a run may change mid-training (``train(..., start_from=...)``): they live
 #: in the optimizer's parameter groups, not in the model or the schedule's shape.
 MUTABLE_FIELDS = ("lr", "momentum", "beta1", "beta2", "weight_decay")
@@ -255,35 +256,6 @@ def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float
     return total_loss / n, correct / n
 
 
-def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write atomically: a reader (a resuming worker) sees the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: Path) -> dict[str, Any] | None:
-    """Read a trainer checkpoint with ``weights_only=True`` (no code runs on load).
-
-    Returns ``None`` for a file of another format version. A file that is not a safe checkpoint
-    (one crafted to run code on load, or a corrupt one) raises.
-
-    Raises:
-        ValueError: If the file cannot be read as a weights-only checkpoint.
-    """
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(
-            f"checkpoint {str(path)!r} cannot be loaded safely (weights only): {exc}"
-        ) from exc
-    if not isinstance(state, dict) or state.get("format") != _CHECKPOINT_FORMAT:
-        _logger.warning("ignoring checkpoint %s: not a dltune trainer checkpoint", path)
-        return None
-    return state
-
-
 def train(
     task: Task,
     hparams: HParams,
@@ -461,10 +433,10 @@ def train(
             trial.report(_metric(task, record), epoch)
         guard.check_epoch(record)
         if ckpt_path is not None:
-            _save_checkpoint(
+            save_checkpoint(
                 ckpt_path,
                 {
-                    "format": _CHECKPOINT_FORMAT,
+                    "format": CHECKPOINT_FORMAT,
                     "identity": identity,
                     "owner": _plain(owner),
                     "seed": seed,

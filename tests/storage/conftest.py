@@ -46,7 +46,7 @@ def open_storage(url: str) -> Iterator[Opener]:
 
 @pytest.fixture
 def head_plus_one(tmp_path: Path) -> Iterator[str]:
-    """Make this dltune's head a new revision ``'0002'`` on top of the real head.
+    """Make this dltune's head a new revision ``'9001'`` on top of the real head.
 
     The real migrations are copied to a temporary directory with one more revision, and the
     schema module is pointed at it: a database stamped at the real head is then an older one.
@@ -58,20 +58,20 @@ def head_plus_one(tmp_path: Path) -> Iterator[str]:
     shutil.copytree(
         _sql_schema.MIGRATIONS_DIR, scripts, ignore=shutil.ignore_patterns("__pycache__")
     )
-    (scripts / "versions" / "rev_0002_test.py").write_text(
+    (scripts / "versions" / "rev_9001_test.py").write_text(
         "from alembic import op\n"
-        "revision = '0002'\n"
+        "revision = '9001'\n"
         f"down_revision = {real_head!r}\n"
         "branch_labels = None\n"
         "depends_on = None\n"
         "def upgrade() -> None:\n"
-        "    op.create_index('ix_test_0002', 'studies', ['created_at'])\n"
+        "    op.create_index('ix_test_9001', 'studies', ['created_at'])\n"
     )
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(_sql_schema, "MIGRATIONS_DIR", scripts)
         _sql_schema._script.cache_clear()
         try:
-            yield "0002"
+            yield "9001"
         finally:
             _sql_schema._script.cache_clear()
     _sql_schema._script.cache_clear()
