@@ -26,6 +26,7 @@ from dltune.exceptions import TrialPruned
 from dltune.exceptions import TrialStopped
 from dltune.exceptions import UpdateFinishedTrialError
 from dltune.storage._base import REASON_KEY
+from dltune.storage._base import RETRY_OF_KEY
 from dltune.storage._base import STOPPED_BY_KEY
 from dltune.trial import INTERRUPTED
 from dltune.trial import TrialState
@@ -400,6 +401,12 @@ def run_worker(
         with DeferInterrupts() as interrupts:
             frozen = storage.claim_trial(study._study_id, max_trials=budget, worker=worker)
             if frozen is None:
+                # The budget is spent, but another worker's running trial may yet die and be
+                # retried in its place: with retries on, stay (interruptibly) until none runs.
+                with interrupts.released():
+                    retry = _await_retry(study, job, should_stop)
+                if retry:
+                    continue
                 break
             view = None
             if gate is not None:
@@ -411,3 +418,26 @@ def run_worker(
         if on_finished is not None:
             on_finished(finished)
     return n_run
+
+
+def _await_retry(study: Study, job: OptimizeJob, should_stop: Callable[[], bool]) -> bool:
+    """After the budget is spent: wait while other workers' trials run, since one of them may
+    go stale and be retried. ``True`` once a retry is WAITING (claim it), ``False`` when no
+    trial runs any more, the storage makes no retries, or the run must end.
+    """
+    storage, study_id = study._storage, study._study_id
+    if storage.max_retries == 0 or storage.heartbeat_seconds is None:
+        return False
+    poll = min(storage.heartbeat_seconds, 0.5)
+    while not should_stop() and (job.deadline is None or time.time() < job.deadline):
+        storage.fail_stale_trials(study_id)
+        pending = storage.get_all_trials(
+            study_id, (TrialState.RUNNING, TrialState.WAITING), copy=False
+        )
+        waiting = [t for t in pending if t.state == TrialState.WAITING]
+        if any(t.system_attrs.get(RETRY_OF_KEY) is not None for t in waiting):
+            return True
+        if len(waiting) == len(pending):  # nothing RUNNING: nothing left to retry
+            return False
+        time.sleep(poll)
+    return False

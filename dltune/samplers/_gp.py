@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 import numpy as np
-from scipy.stats import qmc
 
 from dltune.samplers._base import BaseSampler
 from dltune.samplers._base import DelegatesIndependent
@@ -190,6 +189,8 @@ class GPSampler(DelegatesIndependent):
     def _startup_point(self, trial: FrozenTrial, history: History) -> np.ndarray:
         """Sobol point number ``trial.number``, or random ones if it was tried already."""
         d = len(history.space)
+        from scipy.stats import qmc  # here: scipy.stats costs ~1 s to import at start-up
+
         engine = qmc.Sobol(d, scramble=True, seed=self._seed)
         if trial.number:
             engine.fast_forward(trial.number)

@@ -13,9 +13,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.optimize
 import scipy.special
-from scipy.stats import qmc
 
 from dltune.samplers._gp_model import GPPosterior
 
@@ -130,6 +128,8 @@ def _candidates(
     with warnings.catch_warnings():
         # Sobol warns when the count is not a power of two; the points are still fine.
         warnings.simplefilter("ignore", UserWarning)
+        from scipy.stats import qmc  # here: scipy.stats costs ~1 s to import at start-up
+
         sobol = qmc.Sobol(d, scramble=True, seed=rng).random(n_candidates)
     parts = [sobol]
     if len(centers):
@@ -159,6 +159,8 @@ def _local_gradient_step(
         x[:, free] = flat.reshape(len(x), -1)
         value, grad = log_ei_grad(post, x, best)
         return -float(value.sum()), -grad[:, free].ravel()
+
+    import scipy.optimize  # here, not at start-up: scipy.optimize is slow to import
 
     result = scipy.optimize.minimize(
         objective,

@@ -21,8 +21,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
-import scipy.optimize
 
 __all__ = [
     "GPPosterior",
@@ -117,6 +115,8 @@ def warp_outputs(y: np.ndarray) -> np.ndarray:
     if not y_std.any():
         return y_std
     log_jacobian = float(np.sum(np.sign(y_std) * np.log1p(np.abs(y_std))))
+    import scipy.optimize  # here, not at start-up: scipy.optimize is slow to import
+
     result = scipy.optimize.minimize_scalar(
         _yeo_johnson_nll,
         bounds=(-_MAX_LAMBDA, _MAX_LAMBDA),
@@ -160,6 +160,8 @@ def _cholesky(k: np.ndarray, signal: float) -> np.ndarray:
 def _solve(chol: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``K^-1 y`` from the lower factor of ``K``."""
     # The transpose of a C-ordered lower factor is a Fortran-ordered upper one: no copy.
+    import scipy.linalg  # here, not at start-up: scipy.linalg is slow to import
+
     out, info = scipy.linalg.lapack.dpotrs(chol.T, y, lower=0)
     if info != 0:  # pragma: no cover - the factor came from a successful Cholesky
         raise np.linalg.LinAlgError(f"dpotrs failed with info={info}")
@@ -170,6 +172,8 @@ def _solve(chol: np.ndarray, y: np.ndarray) -> np.ndarray:
 def _upper_inverse(chol: np.ndarray) -> np.ndarray:
     """The upper triangle of ``K^-1`` (zeros below) from the lower factor of ``K``."""
     # LAPACK leaves the other triangle as it was: the zeros numpy's factor has there.
+    import scipy.linalg  # here, not at start-up: scipy.linalg is slow to import
+
     inv, info = scipy.linalg.lapack.dpotri(chol.T, lower=0)
     if info != 0:  # pragma: no cover - the factor came from a successful Cholesky
         raise np.linalg.LinAlgError(f"dpotri failed with info={info}")
@@ -295,6 +299,8 @@ def fit_theta(
     hi = np.array([b[1] for b in bounds])
     best_theta: np.ndarray = np.clip(starts[0], lo, hi)
     best_value = math.inf
+    import scipy.optimize  # here, not at start-up: scipy.optimize is slow to import
+
     for start in starts:
         result = scipy.optimize.minimize(
             log_marginal_posterior,

@@ -6,6 +6,12 @@ driver's own transaction handling is switched off and we emit ``BEGIN IMMEDIATE`
 lock) and ``BEGIN`` for reads, which in WAL mode never block writers. A transaction that fails
 on a lock, a serialization conflict, a deadlock or a lost connection is rolled back and re-run
 from scratch, with exponential backoff and jitter, so callers never see a transient failure.
+
+Failures that waiting cannot fix are raised on the first attempt, with what to do: a full disk
+(SQLite's ``SQLITE_FULL``, PostgreSQL's ``disk_full``), and a database that may only be read (a
+SQLite file on a read-only file system or without write permission, a PostgreSQL role without
+write privileges or a read-only server). A SQLite file that cannot be written here is opened for
+reading only, so that reading it (the CLI, reports, the dashboard) still works.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import SQLAlchemyError
 
 from dltune.exceptions import MissingDependencyError
+from dltune.exceptions import ReadOnlyStorageError
 from dltune.exceptions import SchemaVersionError
 from dltune.exceptions import StorageError
 from dltune.storage._sql_schema import head_revision
@@ -42,7 +49,14 @@ from dltune.storage._sql_schema import is_known_revision
 from dltune.storage._sql_schema import read_revision
 from dltune.storage._sql_schema import run_upgrade
 
-__all__ = ["Database", "current_schema_version", "open_schema", "parse_url", "upgrade_storage"]
+__all__ = [
+    "Database",
+    "current_schema_version",
+    "open_schema",
+    "parse_url",
+    "sqlite_read_only_reason",
+    "upgrade_storage",
+]
 
 _logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -59,6 +73,17 @@ _WRITE_OPTION = "dltune_write"
 # pg_advisory_xact_lock key serializing schema creation and upgrades ("dltune" in ASCII).
 _SCHEMA_LOCK_KEY = 0x646C74756E65
 _PG_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
+# Failures no retry fixes, named in the error. SQLite's primary result codes are the low byte
+# of its extended ones (SQLITE_READONLY_DBMOVED, ...).
+_SQLITE_READONLY = 8
+_SQLITE_FULL = 13
+_PG_DISK_FULL = "53100"
+_PG_NO_PRIVILEGE = "42501"  # insufficient_privilege: a role without write grants
+_PG_READ_ONLY_TRANSACTION = "25006"  # a standby, or default_transaction_read_only
+_READABLE_HINT = (
+    "It can still be read: open it with read_only=True (the CLI's reading commands, "
+    "`dltune report` and the dashboard do)"
+)
 
 
 def mask(url: URL) -> str:
@@ -100,13 +125,46 @@ def parse_url(url: str) -> URL:
     )
 
 
+def sqlite_read_only_reason(database: str) -> str | None:
+    """Why an existing SQLite file cannot be written by this process, or ``None`` if it can.
+
+    ``None`` too for a file that does not exist yet: opening it creates it, or says why not.
+
+    Example:
+        >>> import tempfile, os
+        >>> sqlite_read_only_reason(os.path.join(tempfile.mkdtemp(), "new.db")) is None
+        True
+    """
+    path = os.path.abspath(database)
+    try:
+        flags = os.statvfs(path).f_flag
+    except OSError:
+        return None
+    if flags & os.ST_RDONLY:
+        return "its file system is mounted read-only"
+    if not os.access(path, os.W_OK):
+        return "this user may not write to the file"
+    sidecars = (f"{path}-wal", f"{path}-shm")
+    if not os.access(os.path.dirname(path), os.W_OK) and not all(
+        os.access(sidecar, os.W_OK) for sidecar in sidecars
+    ):
+        return "this user may not create files in its directory (SQLite's -wal and -shm files)"
+    return None
+
+
+def _read_only_url(database: str) -> URL:
+    path = os.path.abspath(database)
+    query = {"mode": "ro", "uri": "true"}
+    if not os.access(os.path.dirname(path), os.W_OK) and not os.path.exists(f"{path}-shm"):
+        # Reading a WAL database needs its -shm file, which cannot be created here. A writer
+        # elsewhere (a read-write mount of the same directory) would have created it, so no
+        # one writes the file now: read it as immutable, without the shared-memory index.
+        query["immutable"] = "1"
+    return URL.create("sqlite", database=f"file:{quote(path)}", query=query)
+
+
 def _sqlite_engine(url: URL, read_only: bool, engine_kwargs: dict[str, Any]) -> Engine:
-    connect_url = url
-    if read_only:
-        path = quote(os.path.abspath(url.database or ""))
-        connect_url = URL.create(
-            "sqlite", database=f"file:{path}", query={"mode": "ro", "uri": "true"}
-        )
+    connect_url = _read_only_url(url.database or "") if read_only else url
     kwargs: dict[str, Any] = {"connect_args": {"timeout": BUSY_TIMEOUT_MS / 1000}}
     kwargs.update(engine_kwargs)
     engine = create_engine(connect_url, **kwargs)
@@ -170,6 +228,14 @@ class Database:
         self.url = url
         self.masked_url = mask(url)
         self.dialect_name = "sqlite" if url.drivername == "sqlite" else "postgresql"
+        #: How the errors name the database: a SQLite file by its path.
+        self.where = (
+            f"the database file {os.path.abspath(url.database or '')!r}"
+            if self.dialect_name == "sqlite"
+            else f"the database at {self.masked_url}"
+        )
+        #: Why this process cannot write to the SQLite file (known once the engine exists).
+        self.read_only_reason: str | None = None
         self._read_only = read_only
         self._engine_kwargs = dict(engine_kwargs)
         self._pid = -1
@@ -185,7 +251,7 @@ class Database:
         with self._engine_lock:
             if self._pid != os.getpid() or self._engine_obj is None:
                 if self.dialect_name == "sqlite":
-                    engine = _sqlite_engine(self.url, self._read_only, self._engine_kwargs)
+                    engine = self._new_sqlite_engine()
                 else:
                     # An unreachable host fails in seconds rather than the OS's TCP timeout.
                     kwargs = {
@@ -213,21 +279,21 @@ class Database:
         started = time.monotonic()
         attempt = 1
         while True:
+            connecting = True
             try:
+                if write:
+                    self._check_writable()
                 connection = self._connection()
+                connecting = False
                 connection.execution_options(**{_WRITE_OPTION: write})
                 with connection.begin():
                     return fn(connection)
             except DBAPIError as exc:
                 self._drop_connection()
-                if attempt >= MAX_ATTEMPTS or not self._is_transient(exc, retry_disconnects):
-                    waited = time.monotonic() - started
-                    detail = (
-                        f" after {attempt} attempts over {waited:.1f} s" if attempt > 1 else ""
-                    )
-                    raise StorageError(
-                        f"the database at {self.masked_url} failed{detail}: {exc.orig}"
-                    ) from exc
+                transient = self._is_transient(exc, retry_disconnects, connecting)
+                if attempt >= MAX_ATTEMPTS or not transient:
+                    lasted = f" after {attempt} attempts over {time.monotonic() - started:.1f} s"
+                    raise self._failure(exc, write, lasted if attempt > 1 else "") from exc
             except SQLAlchemyError as exc:
                 self._drop_connection()
                 raise StorageError(f"the database at {self.masked_url} failed: {exc!r}") from exc
@@ -236,13 +302,74 @@ class Database:
             time.sleep(random.uniform(0.5 * delay, delay))
             attempt += 1
 
-    def _is_transient(self, exc: DBAPIError, retry_disconnects: bool) -> bool:
+    def _new_sqlite_engine(self) -> Engine:
+        read_only = self._read_only
+        if not read_only:
+            self.read_only_reason = sqlite_read_only_reason(self.url.database or "")
+            if self.read_only_reason is not None:
+                _logger.info("%s is open for reading only: %s", self.where, self.read_only_reason)
+                read_only = True
+        return _sqlite_engine(self.url, read_only, self._engine_kwargs)
+
+    def _check_writable(self) -> None:
+        """Refuse a write to a SQLite file that cannot be written, before trying it."""
+        if self.dialect_name == "sqlite":
+            self._engine()  # decides read_only_reason
+            if self.read_only_reason is not None:
+                raise ReadOnlyStorageError(
+                    f"cannot write to {self.where}: it is read-only here "
+                    f"({self.read_only_reason}). {_READABLE_HINT}"
+                )
+
+    def _failure(self, exc: DBAPIError, write: bool, lasted: str) -> StorageError:
+        """The error to raise for a backend error that retrying did not (or cannot) fix."""
+        named = self.named_failure(exc, write)
+        if named is not None:
+            return named
+        return StorageError(f"the database at {self.masked_url} failed{lasted}: {exc.orig}")
+
+    def named_failure(self, exc: DBAPIError, write: bool) -> StorageError | None:
+        """The error saying what to do about a full disk or a read-only database, else None."""
+        text = str(exc.orig).strip()
+        cause = text.splitlines()[0] if text else type(exc.orig).__name__
+        code = getattr(exc.orig, "sqlite_errorcode", None)
+        primary = code & 0xFF if isinstance(code, int) else None
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        if primary == _SQLITE_FULL or sqlstate == _PG_DISK_FULL:
+            detail = cause if sqlstate is None else f"SQLSTATE {sqlstate}: {cause}"
+            return StorageError(
+                f"cannot write to {self.where}: its disk is full ({detail}). Nothing stored "
+                "was lost: free some space, then run the study again to resume it (a trial "
+                "left RUNNING is failed as stale after its grace period, and rerun if the "
+                "storage's max_retries allows)"
+            )
+        if primary == _SQLITE_READONLY:
+            return ReadOnlyStorageError(
+                f"cannot write to {self.where}: it is read-only ({cause}). {_READABLE_HINT}"
+            )
+        if write and sqlstate == _PG_NO_PRIVILEGE:
+            return ReadOnlyStorageError(
+                f"cannot write to {self.where}: permission denied (SQLSTATE {sqlstate}: "
+                f"{cause}); this role may only read. {_READABLE_HINT}, or grant the role "
+                "INSERT, UPDATE and DELETE on the dltune tables to write"
+            )
+        if write and sqlstate == _PG_READ_ONLY_TRANSACTION:
+            return ReadOnlyStorageError(
+                f"cannot write to {self.where}: the server accepts only reads here (SQLSTATE "
+                f"{sqlstate}: {cause}). {_READABLE_HINT}"
+            )
+        return None
+
+    def _is_transient(self, exc: DBAPIError, retry_disconnects: bool, connecting: bool) -> bool:
         if self.dialect_name == "sqlite":
             message = str(exc.orig).lower()
             return "locked" in message or "busy" in message
         if getattr(exc.orig, "sqlstate", None) in _PG_TRANSIENT_SQLSTATES:
             return True
-        return retry_disconnects and bool(exc.connection_invalidated)
+        # A lost connection, or a new one refused while the server restarts: psycopg flags no
+        # disconnect for a connection that never opened ("Connection refused", "the database
+        # system is shutting down / starting up").
+        return retry_disconnects and (connecting or bool(exc.connection_invalidated))
 
     def _connection(self) -> Connection:
         """This thread's connection, kept between transactions.
@@ -319,6 +446,8 @@ def _upgrade_locked(db: Database, *, create_only: bool) -> tuple[str | None, str
 
 def _connect_error(db: Database, exc: StorageError) -> StorageError:
     cause = exc.__cause__
+    if isinstance(cause, DBAPIError) and db.named_failure(cause, write=False) is not None:
+        return exc  # a full disk or a read-only file: that error already says what to do
     detail = cause.orig if isinstance(cause, DBAPIError) else cause or exc
     return StorageError(f"cannot open the database at {db.masked_url}: {detail}")
 
@@ -370,8 +499,9 @@ def upgrade_storage(url: str) -> tuple[str | None, str]:
     Example:
         >>> import tempfile, os
         >>> path = os.path.join(tempfile.mkdtemp(), "s.db")
-        >>> upgrade_storage(f"sqlite:///{path}")
-        (None, '0001')
+        >>> before, after = upgrade_storage(f"sqlite:///{path}")
+        >>> before is None and after == head_revision()
+        True
     """
     db = Database(parse_url(url), read_only=False, engine_kwargs={})
     try:
