@@ -7,7 +7,9 @@ benchmarks run only when named: ``mnist1d`` (~35 min, tuning against Optuna's TP
 samplers on the trainer's mixed, conditional space), ``multifidelity`` (~80 min: pruners,
 BOHB-style and PBT against Optuna's TPE+Hyperband and TPE+SuccessiveHalving) and
 ``analysis`` (~10 min: ``dltune report`` and the dashboard on a 10,000-trial study, against
-Optuna's own plotting).
+Optuna's own plotting), ``scale`` (a 100,000-trial study on SQLite and PostgreSQL: load_study,
+best_trial, ask latency, against Optuna) and ``reliability`` (the fault-injection scenarios'
+figures and parallel efficiency at 1-8 workers, against Optuna).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from benchmarks import mnist1d
 from benchmarks import mnist1d_samplers
 from benchmarks import multifidelity
 from benchmarks import overhead
+from benchmarks import reliability
+from benchmarks import scale
 from benchmarks import throughput
 from benchmarks._common import RESULTS_PATH
 from benchmarks._common import load_average
@@ -38,6 +42,8 @@ BENCHMARKS = {
     "samplers-mnist1d": mnist1d_samplers,
     "multifidelity": multifidelity,
     "analysis": analysis,
+    "scale": scale,
+    "reliability": reliability,
 }
 #: What ``all`` (the default) runs: not the long tuning benchmark (mnist1d).
 IN_ALL = ("overhead", "throughput")

@@ -20,9 +20,7 @@ from typing import Any
 from typing import TypeVar
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
 
-from dltune.exceptions import DuplicatedStudyError
 from dltune.exceptions import ReadOnlyStorageError
 from dltune.exceptions import StudyNotFoundError
 from dltune.exceptions import TrialNotFoundError
@@ -36,19 +34,19 @@ from dltune.storage._base import BaseStorage
 from dltune.storage._base import FrozenStudy
 from dltune.storage._memory import check_json
 from dltune.storage._memory import check_study_name
+from dltune.storage._sql_cache import TrialCache
 from dltune.storage._sql_engine import Database
 from dltune.storage._sql_engine import newer_message
 from dltune.storage._sql_engine import open_schema
 from dltune.storage._sql_engine import parse_url
+from dltune.storage._sql_load import TrialLoader
+from dltune.storage._sql_load import paused_gc
+from dltune.storage._sql_load import raw_rows
 from dltune.storage._sql_queries import Statements
-from dltune.storage._sql_queries import TrialCache
 from dltune.storage._sql_queries import insert_trial
-from dltune.storage._sql_queries import load_trials
 from dltune.storage._sql_queries import template_rows
 from dltune.storage._sql_queries import value_row
 from dltune.storage._sql_schema import encode_float
-from dltune.storage._sql_schema import studies
-from dltune.storage._sql_schema import study_attrs
 from dltune.storage._sql_schema import trial_attrs
 from dltune.storage._sql_schema import trial_intermediate_values
 from dltune.storage._sql_schema import trial_params
@@ -137,7 +135,8 @@ class SQLStorage(BaseStorage):
         self._directions: dict[int, list[StudyDirection]] = {}
         self._study_dists: dict[int, dict[str, BaseDistribution]] = {}
         self._trial_study: dict[int, int] = {}
-        self._cache = TrialCache(self._q)
+        self._cache = TrialCache(self._q.trials_changed, self._q.trials_since)
+        self._loader = TrialLoader(self._q)
         self._last_reap: dict[int, float] = {}
 
     def __getstate__(self) -> dict[str, Any]:
@@ -204,22 +203,7 @@ class SQLStorage(BaseStorage):
             raise ValueError("directions=[] is empty; give one direction per objective")
 
         def transaction(conn: Connection) -> int:
-            duplicate = DuplicatedStudyError(
-                f"a study named {study_name!r} already exists; pass load_if_exists=True "
-                "to continue it or choose another name"
-            )
-            if conn.execute(self._q.study_by_name, {"name": study_name}).first() is not None:
-                raise duplicate
-            row = {
-                "study_name": study_name,
-                "directions": json.dumps([d.value for d in parsed]),
-                "created_at": self._q.now,
-            }
-            try:
-                stmt = studies.insert().values(row).returning(studies.c.study_id)
-                return int(conn.execute(stmt).scalar_one())
-            except IntegrityError as exc:  # a concurrent create won the race
-                raise duplicate from exc
+            return self._q.insert_study(conn, study_name, [d.value for d in parsed])
 
         study_id = self._write(transaction)
         with self._lock:
@@ -265,23 +249,7 @@ class SQLStorage(BaseStorage):
         return str(name)
 
     def get_all_studies(self) -> list[FrozenStudy]:
-        def transaction(conn: Connection) -> list[FrozenStudy]:
-            out = {}
-            for study_id, name, directions, n, start in conn.execute(self._q.all_studies):
-                out[study_id] = FrozenStudy(
-                    study_id,
-                    name,
-                    [StudyDirection(d) for d in json.loads(directions)],
-                    n_trials=n or 0,
-                    datetime_start=datetime_from_epoch(start),
-                )
-            for study_id, is_system, key, text in conn.execute(study_attrs.select()):
-                if study_id in out:
-                    attrs = out[study_id].system_attrs if is_system else out[study_id].user_attrs
-                    attrs[key] = json.loads(text)
-            return list(out.values())
-
-        return self._read(transaction)
+        return self._read(self._q.all_studies_of)
 
     def get_study_directions(self, study_id: int) -> list[StudyDirection]:
         with self._lock:
@@ -352,10 +320,10 @@ class SQLStorage(BaseStorage):
                 if worker is not None:
                     trial.system_attrs[WORKER_KEY] = worker
                 return trial
-            conn.execute(q.start_trial, {"tid": waiting.trial_id, **liveness})
+            conn.execute(q.start_trial, {"tid": waiting.trial_id, **liveness}).all()
             if worker_json is not None:
                 self._q.upsert_attr(conn, waiting.trial_id, WORKER_KEY, worker_json, system=True)
-            return self._q.load_ids(conn, [waiting.trial_id])[0]
+            return self._loader.load_ids(conn, [waiting.trial_id])[0]
 
         claimed = self._write(transaction)
         if claimed is not None:
@@ -380,16 +348,21 @@ class SQLStorage(BaseStorage):
                 row["retries_left"] = self.max_retries
                 row.setdefault("datetime_start", q.now)
             trial_id = insert_trial(conn, row)
+            ids = {"trial_id": trial_id}
             for table in (trial_values, trial_params, trial_intermediate_values, trial_attrs):
-                children = [{"trial_id": trial_id, **child} for child in rows[table.name]]
+                extra = {"study_id": study_id} if table is trial_values else {}
+                children = [{**ids, **extra, **child} for child in rows[table.name]]
                 if children:
                     conn.execute(table.insert(), children)
-            return self._q.load_ids(conn, [trial_id])[0], stored
+            if state.is_finished():
+                return self._loader.finish(conn, trial_id), stored
+            return self._loader.load_ids(conn, [trial_id])[0], stored
 
         trial, stored = self._write(transaction)
         self._remember_dists(study_id, stored)
         with self._lock:
             self._trial_study[trial.trial_id] = study_id
+        self._cache.add(study_id, trial)
         return trial.copy()
 
     def set_trial_param(
@@ -444,22 +417,29 @@ class SQLStorage(BaseStorage):
         reason_json = None if reason is None else check_json(REASON_KEY, reason)
         q = self._q
 
-        def transaction(conn: Connection) -> None:
+        def transaction(conn: Connection) -> tuple[int, FrozenTrial | None]:
             if state == TrialState.RUNNING:
                 result = conn.execute(q.start_trial, {"tid": trial_id, **self._liveness()})
             elif state.is_finished():
                 result = conn.execute(q.finish_trial, {"tid": trial_id, "state": state.value})
             else:
                 result = conn.execute(q.set_state, {"tid": trial_id, "state": state.value})
-            if result.rowcount == 0:
+            row = result.first()  # ends with the study id; none if the trial is finished
+            if row is None:
                 self._q.raise_not_updatable(conn, trial_id)
+            assert row is not None
+            ids = {"trial_id": trial_id, "study_id": row[-1]}
             if values:
-                rows = [{"trial_id": trial_id, **value_row(i, v)} for i, v in enumerate(values)]
+                rows = [{**ids, **value_row(i, v)} for i, v in enumerate(values)]
                 conn.execute(q.upsert_value, rows)
             if reason_json is not None:
                 self._q.upsert_attr(conn, trial_id, REASON_KEY, reason_json, system=True)
+            finished = self._loader.finish(conn, row) if state.is_finished() else None
+            return int(row[-1]), finished
 
-        self._write(transaction)
+        study_id, finished = self._write(transaction)
+        if finished is not None:  # what get_trial, after a tell, will ask for
+            self._cache.add(study_id, finished)
 
     def set_trial_intermediate_value(self, trial_id: int, step: int, value: float) -> None:
         if isinstance(step, bool) or not isinstance(step, int):
@@ -498,8 +478,7 @@ class SQLStorage(BaseStorage):
             row = conn.execute(self._q.trial_row, {"tid": trial_id}).first()
             if row is None:
                 return None
-            study_id = conn.execute(self._q.trial_study, {"tid": trial_id}).scalar_one()
-            return load_trials(conn, [row])[0], int(study_id)
+            return self._loader.load(conn, [row], [row[-1]])[0], int(row[-1])
 
         found = self._read(transaction)
         if found is None:
@@ -510,28 +489,33 @@ class SQLStorage(BaseStorage):
         self._cache.add(study_id, trial)
         return trial.copy()
 
-    def _refresh(self, study_id: int) -> list[FrozenTrial]:
-        """The study's trials in number order, reading only what changed since the last call."""
+    def _refresh(self, study_id: int) -> None:
+        """Bring this process's view of the study up to date, reading only what changed."""
         stmt, params = self._cache.changed_query(study_id)
 
-        def transaction(conn: Connection) -> tuple[Sequence[Any], list[FrozenTrial]]:
-            rows = conn.execute(stmt, params).all()
+        def transaction(conn: Connection) -> tuple[int | None, list[FrozenTrial]]:
+            rows = raw_rows(conn, stmt, params)
             if not rows:
                 self._q.require_study(conn, study_id)
-            new = [row for row in rows if self._cache.get(row.trial_id) is None]
-            return rows, load_trials(conn, new)
+                return None, []
+            new = [row for row in rows if self._cache.get(row[0]) is None]
+            return rows[-1][1], self._loader.load(conn, new, [study_id])
 
-        rows, loaded = self._read(transaction)
+        last_number, loaded = self._read(transaction)
         with self._lock:
             self._trial_study.update((trial.trial_id, study_id) for trial in loaded)
-        return self._cache.merge(study_id, rows, loaded)
+        self._cache.merge(study_id, last_number, loaded)
 
     def get_all_trials(
         self, study_id: int, states: Container[TrialState] | None = None, *, copy: bool = True
     ) -> list[FrozenTrial]:
         self._maybe_reap(study_id)
-        wanted = (t for t in self._refresh(study_id) if states is None or t.state in states)
-        return [t.copy() for t in wanted] if copy else list(wanted)
+        self._refresh(study_id)
+        trials = self._cache.trials(study_id, states)
+        if not copy:
+            return trials
+        with paused_gc(len(trials)):
+            return [t.copy() for t in trials]
 
     def get_n_trials(self, study_id: int, states: Container[TrialState] | None = None) -> int:
         self._maybe_reap(study_id)
@@ -583,7 +567,10 @@ class SQLStorage(BaseStorage):
             if last is not None and now - last < self.grace_seconds / 4:
                 return
             self._last_reap[study_id] = now
-        self.fail_stale_trials(study_id)
+        try:
+            self.fail_stale_trials(study_id)
+        except ReadOnlyStorageError:  # a read-only file, mount or role: reading goes on
+            _logger.debug("stale trials of study %d left as they are: read-only", study_id)
 
     def fail_stale_trials(self, study_id: int) -> list[int]:
         self._check_writable()
@@ -595,10 +582,13 @@ class SQLStorage(BaseStorage):
         if not self._read(any_stale):  # the common case costs a read, not the write lock
             return []
 
-        def transaction(conn: Connection) -> list[int]:
-            return self._q.fail_stale_trials(conn, study_id)
+        def transaction(conn: Connection) -> list[FrozenTrial]:
+            return self._q.fail_stale_trials(conn, study_id, self._loader.finish)
 
-        numbers = self._write(transaction)
+        failed = self._write(transaction)
+        for trial in failed:
+            self._cache.add(study_id, trial)
+        numbers = [trial.number for trial in failed]
         for number in numbers:
             _logger.warning(
                 "trial %d of study %d failed as stale: its worker sent no heartbeat within its "

@@ -1,18 +1,14 @@
-"""Prepared SQLAlchemy Core statements and the set-based loading of trials.
+"""Prepared SQLAlchemy Core statements, and the steps of transactions that use several.
 
 Statements are built once per storage (per dialect) with bound parameters, so the hot paths pay
 neither for building them nor, thanks to SQLAlchemy's compiled cache, for compiling them.
+Loading trials is in ``_sql_load``.
 """
 
 from __future__ import annotations
 
-import functools
 import json
-import threading
-from collections.abc import Iterable
-from collections.abc import Sequence
-from dataclasses import dataclass
-from dataclasses import field
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import BigInteger
@@ -26,7 +22,6 @@ from sqlalchemy import Table
 from sqlalchemy import Text
 from sqlalchemy import and_
 from sqlalchemy import bindparam
-from sqlalchemy import case
 from sqlalchemy import func
 from sqlalchemy import literal
 from sqlalchemy import literal_column
@@ -35,23 +30,23 @@ from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.dml import Insert
 
+from dltune.exceptions import DuplicatedStudyError
 from dltune.exceptions import StudyNotFoundError
 from dltune.exceptions import TrialNotFoundError
 from dltune.exceptions import UpdateFinishedTrialError
 from dltune.space import BaseDistribution
 from dltune.space import check_compatible
-from dltune.space import distribution_from_json
 from dltune.space import distribution_to_json
 from dltune.storage._base import FIXED_PARAMS_KEY
 from dltune.storage._base import REASON_KEY
 from dltune.storage._base import RETRY_OF_KEY
+from dltune.storage._base import FrozenStudy
 from dltune.storage._memory import check_json
 from dltune.storage._memory import check_template
-from dltune.storage._sql_schema import KIND_FINITE
-from dltune.storage._sql_schema import KIND_NEG_ZERO
-from dltune.storage._sql_schema import decode_float
+from dltune.storage._sql_schema import KIND_NAN
 from dltune.storage._sql_schema import encode_float
 from dltune.storage._sql_schema import now_sql
 from dltune.storage._sql_schema import studies
@@ -60,17 +55,21 @@ from dltune.storage._sql_schema import study_params
 from dltune.storage._sql_schema import trial_attrs
 from dltune.storage._sql_schema import trial_intermediate_values
 from dltune.storage._sql_schema import trial_params
+from dltune.storage._sql_schema import trial_snapshots
 from dltune.storage._sql_schema import trial_values
 from dltune.storage._sql_schema import trials
+from dltune.storage._sql_schema import value_rank
+from dltune.storage._sql_snapshots import SNAPSHOT_COLUMNS
+from dltune.storage._sql_snapshots import parse_distribution
 from dltune.trial import FrozenTrial
+from dltune.trial import StudyDirection
 from dltune.trial import TrialState
 from dltune.trial import datetime_from_epoch
 
 __all__ = [
+    "ROW_COLUMNS",
     "Statements",
-    "TrialCache",
     "insert_trial",
-    "load_trials",
     "parse_distribution",
     "template_rows",
     "value_row",
@@ -80,10 +79,6 @@ _RUNNING = TrialState.RUNNING.value
 _WAITING = TrialState.WAITING.value
 _UNFINISHED = (_WAITING, _RUNNING)
 _STALE_JSON = json.dumps("stale")
-#: Trials loaded per ``WHERE trial_id IN (...)``: well below every backend's parameter limit.
-CHUNK = 500
-#: Above this many unfinished trials, a refresh re-reads every trial from the watermark on.
-MAX_RECHECK = 500
 #: The columns of ``trials`` a :class:`FrozenTrial` is built from, in this order.
 TRIAL_COLUMNS = (
     trials.c.trial_id,
@@ -93,12 +88,11 @@ TRIAL_COLUMNS = (
     trials.c.datetime_complete,
     trials.c.retry_of,
 )
-
-
-@functools.lru_cache(maxsize=4096)
-def parse_distribution(text: str) -> BaseDistribution:
-    """Parse a stored distribution once per process (distributions are immutable)."""
-    return distribution_from_json(text)
+#: What trials are read as: :data:`TRIAL_COLUMNS`, then the snapshot (NULLs without one).
+ROW_COLUMNS = (*TRIAL_COLUMNS, *(trial_snapshots.c[name] for name in SNAPSHOT_COLUMNS))
+_WITH_SNAPSHOTS = trials.outerjoin(
+    trial_snapshots, trial_snapshots.c.trial_id == trials.c.trial_id
+)
 
 
 class Statements:
@@ -128,7 +122,10 @@ class Statements:
         # A trial that may still change, locked against a concurrent finish (FOR SHARE).
         trial_state = select(t.state, t.study_id, t.number).where(t.trial_id == tid)
         self.trial_state = trial_state.with_for_update(read=True) if is_pg else trial_state
-        self.trial_row = select(*TRIAL_COLUMNS).where(t.trial_id == tid)
+        # Ends with the study id (after the snapshot's columns).
+        self.trial_row = (
+            select(*ROW_COLUMNS, t.study_id).select_from(_WITH_SNAPSHOTS).where(t.trial_id == tid)
+        )
         # Retries first, then the oldest WAITING trial.
         self.next_waiting = (
             select(t.trial_id, t.number, t.retry_of)
@@ -136,12 +133,10 @@ class Statements:
             .order_by(t.retry_of.is_(None), t.number)
             .limit(1)
         )
-        self.n_budget_used = select(func.count()).where(
-            t.study_id == sid, t.retry_of.is_(None), t.state != _WAITING
-        )
         self.next_number = select(func.coalesce(func.max(t.number), -1) + 1).where(
             t.study_id == sid
         )
+        self.n_budget_used = _budget_used(self.next_number)
         # The next number is computed in the INSERT itself: one statement, under the study lock.
         grace = bindparam("grace", type_=Float)
         self.stale_after = self.now + grace
@@ -166,7 +161,6 @@ class Statements:
             .from_select(columns, next_row)
             .returning(t.trial_id, t.number, t.datetime_start)
         )
-        self.trial_study = select(t.study_id).where(t.trial_id == tid)
         counts = (
             select(t.study_id, func.count().label("n"), func.min(t.datetime_start).label("start"))
             .group_by(t.study_id)
@@ -183,6 +177,7 @@ class Statements:
             study_attrs.c.study_id == sid, study_attrs.c.is_system == bindparam("system")
         )
         self.delete_study = studies.delete().where(studies.c.study_id == sid)
+        # State changes return the trial's study: no row means it was finished (or missing).
         self.start_trial = (
             update(trials)
             .where(t.trial_id == tid, _is_unfinished(t.state))
@@ -192,16 +187,20 @@ class Statements:
                 stale_after=self.stale_after,
                 retries_left=func.coalesce(t.retries_left, bindparam("retries", type_=Integer)),
             )
+            .returning(t.study_id)
         )
+        # The finished trial's columns too, for its snapshot (after them, its study).
         self.finish_trial = (
             update(trials)
             .where(t.trial_id == tid, _is_unfinished(t.state))
             .values(state=bindparam("state"), datetime_complete=self.now)
+            .returning(*TRIAL_COLUMNS, t.study_id)
         )
         self.set_state = (
             update(trials)
             .where(t.trial_id == tid, _is_unfinished(t.state))
             .values(state=bindparam("state"))
+            .returning(t.study_id)
         )
         self.heartbeat = (
             update(trials)
@@ -219,23 +218,20 @@ class Statements:
             update(trials)
             .where(stale)
             .values(state=TrialState.FAIL.value, datetime_complete=self.now)
-            .returning(t.trial_id, t.number, t.retries_left)
+            .returning(*TRIAL_COLUMNS, t.retries_left)
         )
 
         wm = t.number >= bindparam("wm")
-        self.trials_since = select(*TRIAL_COLUMNS).where(t.study_id == sid, wm).order_by(t.number)
+        rows = select(*ROW_COLUMNS).select_from(_WITH_SNAPSHOTS)
+        self.trials_since = rows.where(t.study_id == sid, wm).order_by(t.number)
         recheck: BindParameter[list[int]] = bindparam("recheck", expanding=True)
         # Finished trials below ``next`` are cached; only new and then-unfinished ones change.
-        self.trials_changed = (
-            select(*TRIAL_COLUMNS)
-            .where(
-                t.study_id == sid,
-                wm,
-                or_(t.number >= bindparam("next"), _is_unfinished(t.state), t.number.in_(recheck)),
-            )
-            .order_by(t.number)
-        )
-        self.count_all = select(func.count()).where(t.study_id == sid)
+        self.trials_changed = rows.where(
+            t.study_id == sid,
+            wm,
+            or_(t.number >= bindparam("next"), _is_unfinished(t.state), t.number.in_(recheck)),
+        ).order_by(t.number)
+        self.count_all = self.next_number  # numbers are 0 .. n - 1: one index lookup
         self.count_states = select(func.count()).where(
             t.study_id == sid, t.state.in_(bindparam("states", expanding=True))
         )
@@ -286,6 +282,8 @@ class Statements:
         )
 
         self.best_trial = {False: _best_trial(maximize=False), True: _best_trial(maximize=True)}
+        sp = study_params.c
+        self.study_dist_texts = select(sp.name, sp.distribution_json).where(sp.study_id == sid)
 
     # -- transaction steps -------------------------------------------------------------------
 
@@ -294,6 +292,43 @@ class Statements:
         stmt = self.lock_study if lock else self.study_exists
         if conn.execute(stmt, {"sid": study_id}).first() is None:
             raise StudyNotFoundError(f"no study with id {study_id!r}")
+
+    def insert_study(self, conn: Connection, study_name: str, directions: list[str]) -> int:
+        """Add a study; its id.
+
+        Raises:
+            DuplicatedStudyError: If the name is taken (also by a concurrent create).
+        """
+        duplicate = DuplicatedStudyError(
+            f"a study named {study_name!r} already exists; pass load_if_exists=True "
+            "to continue it or choose another name"
+        )
+        if conn.execute(self.study_by_name, {"name": study_name}).first() is not None:
+            raise duplicate
+        row: dict[str, Any] = {"study_name": study_name, "directions": json.dumps(directions)}
+        row["created_at"] = self.now
+        try:
+            stmt = studies.insert().values(row).returning(studies.c.study_id)
+            return int(conn.execute(stmt).scalar_one())
+        except IntegrityError as exc:  # a concurrent create won the race
+            raise duplicate from exc
+
+    def all_studies_of(self, conn: Connection) -> list[FrozenStudy]:
+        """Every study of the database, with its attributes, oldest first."""
+        out = {}
+        for study_id, name, directions, n, start in conn.execute(self.all_studies):
+            out[study_id] = FrozenStudy(
+                study_id,
+                name,
+                [StudyDirection(d) for d in json.loads(directions)],
+                n_trials=n or 0,
+                datetime_start=datetime_from_epoch(start),
+            )
+        for study_id, is_system, key, text in conn.execute(study_attrs.select()):
+            if study_id in out:
+                attrs = out[study_id].system_attrs if is_system else out[study_id].user_attrs
+                attrs[key] = json.loads(text)
+        return list(out.values())
 
     def updatable_trial(self, conn: Connection, trial_id: int) -> int:
         """The study of a WAITING or RUNNING trial; raises if it is missing or finished."""
@@ -323,11 +358,6 @@ class Statements:
         """Set a trial attribute from its JSON text."""
         row = {"trial_id": trial_id, "is_system": system, "key": key, "value_json": text}
         conn.execute(self.upsert_trial_attr, row)
-
-    def load_ids(self, conn: Connection, trial_ids: list[int]) -> list[FrozenTrial]:
-        """Load trials by id (they must exist)."""
-        rows = [conn.execute(self.trial_row, {"tid": t}).one() for t in trial_ids]
-        return load_trials(conn, rows)
 
     def register_dists(
         self,
@@ -361,22 +391,28 @@ class Statements:
             stored[name] = old
         return stored
 
-    def fail_stale_trials(self, conn: Connection, study_id: int) -> list[int]:
-        """Fail the study's stale trials and enqueue their retries; the numbers failed."""
+    def fail_stale_trials(
+        self, conn: Connection, study_id: int, finished: Callable[[Connection, Any], FrozenTrial]
+    ) -> list[FrozenTrial]:
+        """Fail the study's stale trials and enqueue their retries; the trials failed.
+
+        ``finished(conn, row)`` records each failed trial's final state (its snapshot) from its
+        row of :data:`TRIAL_COLUMNS`.
+        """
         self.require_study(conn, study_id, lock=True)
         failed = conn.execute(self.fail_stale, {"sid": study_id}).all()
-        for trial_id, _, _ in failed:
-            self.upsert_attr(conn, trial_id, REASON_KEY, _STALE_JSON, system=True)
-        for trial_id, number, retries_left in failed:
-            if retries_left:
-                self._enqueue_retry(conn, study_id, trial_id, number, retries_left - 1)
-        return sorted(number for _, number, _ in failed)
+        out = []
+        for row in sorted(failed, key=lambda row: row.number):
+            self.upsert_attr(conn, row.trial_id, REASON_KEY, _STALE_JSON, system=True)
+            out.append(finished(conn, row))
+            if row.retries_left:
+                self._enqueue_retry(conn, study_id, out[-1], row.number, row.retries_left - 1)
+        return out
 
     def _enqueue_retry(
-        self, conn: Connection, study_id: int, trial_id: int, number: int, retries_left: int
+        self, conn: Connection, study_id: int, failed: FrozenTrial, number: int, retries_left: int
     ) -> None:
         """A WAITING trial with the failed one's params (also if it had none) as fixed params."""
-        failed = self.load_ids(conn, [trial_id])[0]
         fixed = dict(failed.system_attrs.get(FIXED_PARAMS_KEY) or {})
         fixed.update(failed.params)
         new_number = conn.execute(self.next_number, {"sid": study_id}).scalar_one()
@@ -398,147 +434,50 @@ def _is_unfinished(state: ColumnElement[str]) -> ColumnElement[bool]:
 
 
 def _best_trial(maximize: bool) -> Select[Any]:
-    """The id of the best COMPLETE trial: infinities by ``kind``, ties to the earliest."""
+    """The id of the best COMPLETE trial: infinities by ``kind``, ties to the earliest.
+
+    ``ix_trial_values_best`` holds the first two sort keys in order (read backwards to
+    maximize), so the database reads the index from the best end and stops at the first
+    COMPLETE trial: O(log n), and a few more rows only on ties.
+    """
     v = trial_values.c
-    best_kind, worst_kind = (1, -1) if maximize else (-1, 1)
-    rank = case(
-        (v.kind == best_kind, 0),
-        (v.kind.in_((KIND_FINITE, KIND_NEG_ZERO)), 1),
-        (v.kind == worst_kind, 2),
-        else_=3,
-    )
+    rank = value_rank(v.kind)
+    order = (rank.desc(), v.value.desc()) if maximize else (rank.asc(), v.value.asc())
     return (
-        select(trials.c.trial_id)
-        .join(trial_values, and_(v.trial_id == trials.c.trial_id, v.objective == 0))
-        .where(trials.c.study_id == bindparam("sid"), trials.c.state == "COMPLETE")
-        .order_by(rank, v.value.desc() if maximize else v.value.asc(), trials.c.number)
+        select(v.trial_id)
+        .join(trials, trials.c.trial_id == v.trial_id)
+        .where(
+            v.study_id == bindparam("sid"),
+            v.objective == literal_column("0"),
+            rank < literal_column(str(KIND_NAN + 1)),  # no NaN (refused anyway)
+            trials.c.state == literal_column("'COMPLETE'"),
+        )
+        .order_by(*order, trials.c.number)
         .limit(1)
     )
 
 
-def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
-    for i in range(0, len(ids), CHUNK):
-        yield list(ids[i : i + CHUNK])
+def _budget_used(n_trials: Select[Any]) -> Select[Any]:
+    """How many trials count against a study's budget: all but WAITING ones and retries.
 
-
-_CHILD_QUERIES = {
-    table.name: select(table).where(table.c.trial_id.in_(bindparam("ids", expanding=True)))
-    for table in (trial_values, trial_params, trial_intermediate_values, trial_attrs)
-}
-
-
-def _children(connection: Connection, table: Table, ids: Sequence[int]) -> list[Any]:
-    rows: list[Any] = []
-    stmt = _CHILD_QUERIES[table.name]
-    for chunk in _chunks(ids):
-        rows.extend(connection.execute(stmt, {"ids": chunk}).all())
-    return rows
-
-
-def load_trials(connection: Connection, rows: Sequence[Any]) -> list[FrozenTrial]:
-    """Build frozen trials from rows of :data:`TRIAL_COLUMNS`: four queries per 500 trials."""
-    by_id: dict[int, FrozenTrial] = {}
-    for trial_id, number, state, start, complete, retry_of in rows:
-        trial = FrozenTrial(
-            number=number,
-            trial_id=trial_id,
-            state=TrialState(state),
-            datetime_start=datetime_from_epoch(start),
-            datetime_complete=datetime_from_epoch(complete),
-        )
-        if retry_of is not None:
-            trial.system_attrs[RETRY_OF_KEY] = retry_of
-        by_id[trial_id] = trial
-    if not by_id:
-        return []
-    ids = list(by_id)
-    values: dict[int, list[tuple[int, float]]] = {}
-    for trial_id, objective, value, kind in _children(connection, trial_values, ids):
-        values.setdefault(trial_id, []).append((objective, decode_float(value, kind)))
-    for trial_id, pairs in values.items():
-        by_id[trial_id].values = [v for _, v in sorted(pairs)]
-    for trial_id, name, internal, dist_json in _children(connection, trial_params, ids):
-        dist = parse_distribution(dist_json)
-        by_id[trial_id].params[name] = dist.to_external(internal)
-        by_id[trial_id].distributions[name] = dist
-    steps = _children(connection, trial_intermediate_values, ids)
-    for trial_id, step, value, kind in sorted(steps, key=lambda r: (r[0], r[1])):
-        by_id[trial_id].intermediate_values[step] = decode_float(value, kind)
-    for trial_id, is_system, key, value_json in _children(connection, trial_attrs, ids):
-        trial = by_id[trial_id]
-        (trial.system_attrs if is_system else trial.user_attrs)[key] = json.loads(value_json)
-    return list(by_id.values())
-
-
-@dataclass
-class _StudyTrials:
-    finished: dict[int, FrozenTrial] = field(default_factory=dict)  # by number
-    watermark: int = 0  # every trial numbered below is finished and cached
-    next_number: int = 0  # one past the highest number seen
-    unfinished: list[int] = field(default_factory=list)  # numbers unfinished at the last read
-
-
-class TrialCache:
-    """One process's cache of finished trials, which never change again; thread-safe.
-
-    A refresh reads the trials numbered from the study's watermark (its lowest unfinished
-    number) that are new or were unfinished at the previous read, and loads the children of
-    those not cached: a long-running trial holding the watermark down costs little.
+    Numbers run 0 .. n - 1 without gaps (each is the highest so far plus one, under the study's
+    lock, and trials are never deleted alone), so this is n minus the few trials that do not
+    count, each found through ``ix_trials_study_state``: no scan of the study.
     """
-
-    def __init__(self, statements: Statements) -> None:
-        self._q = statements
-        self._lock = threading.Lock()
-        self._studies: dict[int, _StudyTrials] = {}
-        self._by_id: dict[int, FrozenTrial] = {}
-
-    def get(self, trial_id: int) -> FrozenTrial | None:
-        """The cached finished trial (not a copy), or ``None``."""
-        return self._by_id.get(trial_id)
-
-    def add(self, study_id: int, trial: FrozenTrial) -> None:
-        """Cache ``trial`` if it is finished."""
-        if trial.state.is_finished():
-            with self._lock:
-                self._by_id[trial.trial_id] = trial
-                self._studies.setdefault(study_id, _StudyTrials()).finished[trial.number] = trial
-
-    def drop(self, study_id: int) -> None:
-        """Forget a deleted study."""
-        with self._lock:
-            study = self._studies.pop(study_id, None)
-            for trial in () if study is None else study.finished.values():
-                self._by_id.pop(trial.trial_id, None)
-
-    def changed_query(self, study_id: int) -> tuple[Select[Any], dict[str, Any]]:
-        """The statement and parameters reading the trials that may have changed."""
-        with self._lock:
-            study = self._studies.setdefault(study_id, _StudyTrials())
-            params: dict[str, Any] = {"sid": study_id, "wm": study.watermark}
-            if len(study.unfinished) > MAX_RECHECK:
-                return self._q.trials_since, params
-            params.update(next=study.next_number, recheck=list(study.unfinished))
-            return self._q.trials_changed, params
-
-    def merge(
-        self, study_id: int, rows: Sequence[Any], loaded: list[FrozenTrial]
-    ) -> list[FrozenTrial]:
-        """Cache what finished and return every trial of the study in number order."""
-        current = {trial.number: trial for trial in loaded}
-        with self._lock:
-            study = self._studies.setdefault(study_id, _StudyTrials())
-            for trial in loaded:
-                if trial.state.is_finished():
-                    study.finished[trial.number] = trial
-                    self._by_id[trial.trial_id] = trial
-            if rows:
-                study.next_number = max(study.next_number, rows[-1].number + 1)
-            study.unfinished = [n for n, t in current.items() if not t.state.is_finished()]
-            while study.watermark in study.finished:
-                study.watermark += 1
-            merged = dict(study.finished)
-        merged.update(current)
-        return [merged[n] for n in sorted(merged)]
+    t = trials.c
+    sid: BindParameter[int] = bindparam("sid")
+    every_state: list[ColumnElement[str]] = [
+        literal_column(f"'{state.value}'") for state in TrialState
+    ]
+    retries = select(func.count()).where(
+        t.study_id == sid, t.state.in_(every_state), t.retry_of.is_not(None)
+    )
+    waiting = select(func.count()).where(
+        t.study_id == sid, t.state == literal_column(f"'{_WAITING}'"), t.retry_of.is_(None)
+    )
+    return select(
+        n_trials.scalar_subquery() - retries.scalar_subquery() - waiting.scalar_subquery()
+    )
 
 
 def insert_trial(conn: Connection, row: dict[str, Any]) -> int:

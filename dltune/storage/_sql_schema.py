@@ -11,12 +11,9 @@ import functools
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import BigInteger
 from sqlalchemy import Boolean
 from sqlalchemy import CheckConstraint
@@ -26,6 +23,7 @@ from sqlalchemy import Float
 from sqlalchemy import ForeignKey
 from sqlalchemy import Index
 from sqlalchemy import Integer
+from sqlalchemy import LargeBinary
 from sqlalchemy import MetaData
 from sqlalchemy import PrimaryKeyConstraint
 from sqlalchemy import SmallInteger
@@ -33,10 +31,17 @@ from sqlalchemy import String
 from sqlalchemy import Table
 from sqlalchemy import Text
 from sqlalchemy import UniqueConstraint
+from sqlalchemy import case
 from sqlalchemy import inspect
+from sqlalchemy import literal_column
 from sqlalchemy import text
+from sqlalchemy.sql.elements import ColumnElement
 
 from dltune.exceptions import SchemaVersionError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 __all__ = [
     "MIGRATIONS_DIR",
@@ -48,11 +53,27 @@ __all__ = [
     "now_sql",
     "read_revision",
     "run_upgrade",
+    "value_rank",
 ]
 
 MIGRATIONS_DIR = Path(__file__).parent / "_migrations"
+_SHIPPED_MIGRATIONS = MIGRATIONS_DIR
+#: The head of the shipped migrations, so that opening a storage at the head needs no alembic
+#: (importing it and reading every revision costs a third of a second per process). A test
+#: checks it against alembic's view of ``_migrations/``.
+HEAD_REVISION = "0002"
 
 metadata = MetaData()
+
+#: The ``kind`` column: non-finite floats are kept as a kind with a NULL value, so that +inf,
+#: -inf and NaN round-trip exactly on every backend (PostgreSQL and SQLite disagree on them).
+#: -0.0 gets a kind too (with value 0.0, so it sorts as zero): SQLite stores integral REALs as
+#: integers and would hand back +0.0.
+KIND_FINITE = 0
+KIND_POS_INF = 1
+KIND_NEG_INF = -1
+KIND_NAN = 2
+KIND_NEG_ZERO = 3
 
 studies = Table(
     "studies",
@@ -115,14 +136,47 @@ trials = Table(
     sqlite_autoincrement=True,
 )
 
+
+def value_rank(kind: ColumnElement[int]) -> ColumnElement[int]:
+    """Where a ``kind`` sorts among objective values: -inf 0, finite 1, +inf 2, NaN 3.
+
+    Ascending ``(rank, value)`` is the order of minimization, descending that of maximization
+    (infinities have a NULL value, alone in their rank). Revision 0002 indexes this very
+    expression; a query must spell it the same way to use the index.
+    """
+
+    # Literal constants, not bound parameters: an index on an expression serves only queries
+    # whose expression is the same, constants included.
+    def const(value: int) -> ColumnElement[int]:
+        return literal_column(str(value), SmallInteger)
+
+    return case(
+        (kind == const(KIND_NEG_INF), const(0)),
+        (kind == const(KIND_POS_INF), const(2)),
+        (kind == const(KIND_NAN), const(3)),
+        else_=const(1),
+    )
+
+
 trial_values = Table(
     "trial_values",
     metadata,
     Column("trial_id", Integer, ForeignKey("trials.trial_id", ondelete="CASCADE"), nullable=False),
+    # The trial's study (revision 0002), so that the best value is one index lookup.
+    Column(
+        "study_id", Integer, ForeignKey("studies.study_id", ondelete="CASCADE"), nullable=False
+    ),
     Column("objective", Integer, nullable=False),
     Column("value", Float),
     Column("kind", SmallInteger, nullable=False),
     PrimaryKeyConstraint("trial_id", "objective"),
+)
+Index(
+    "ix_trial_values_best",
+    trial_values.c.study_id,
+    trial_values.c.objective,
+    value_rank(trial_values.c.kind),
+    trial_values.c.value,
 )
 
 trial_params = Table(
@@ -155,17 +209,33 @@ trial_attrs = Table(
     PrimaryKeyConstraint("trial_id", "is_system", "key"),
 )
 
+#: A finished trial in one row (revision 0002), written in the transaction that finishes it:
+#: reading a study then costs one row per trial instead of one per value. Finished trials never
+#: change, and the child tables above stay the record (SQL queries such as the best trial use
+#: them). See ``_sql_snapshots`` for the encoding; ``format`` names it.
+trial_snapshots = Table(
+    "trial_snapshots",
+    metadata,
+    Column(
+        "trial_id",
+        Integer,
+        ForeignKey("trials.trial_id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("format", SmallInteger, nullable=False),
+    Column("objective_values", LargeBinary),
+    Column("param_names", Text),
+    Column("param_values", LargeBinary),
+    Column("param_distributions", Text),
+    Column("steps", LargeBinary),
+    Column("step_values", LargeBinary),
+    Column("user_attrs", Text),
+    Column("system_attrs", Text),
+)
+
 # -- values ----------------------------------------------------------------------------------
 
-#: The ``kind`` column: non-finite floats are kept as a kind with a NULL value, so that +inf,
-#: -inf and NaN round-trip exactly on every backend (PostgreSQL and SQLite disagree on them).
-#: -0.0 gets a kind too (with value 0.0, so it sorts as zero): SQLite stores integral REALs as
-#: integers and would hand back +0.0.
-KIND_FINITE = 0
-KIND_POS_INF = 1
-KIND_NEG_INF = -1
-KIND_NAN = 2
-KIND_NEG_ZERO = 3
 _DECODE = {KIND_POS_INF: math.inf, KIND_NEG_INF: -math.inf, KIND_NAN: math.nan}
 
 
@@ -207,6 +277,8 @@ def now_sql(dialect_name: str) -> str:
 
 def _alembic_config(connection: Connection | None = None) -> Config:
     """An alembic configuration built in code: no alembic.ini is needed at runtime."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection
@@ -215,18 +287,24 @@ def _alembic_config(connection: Connection | None = None) -> Config:
 
 @functools.lru_cache(maxsize=1)
 def _script() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(_alembic_config())
 
 
 def head_revision() -> str:
     """The schema revision this version of dltune writes."""
-    head = _script().get_current_head()
+    if MIGRATIONS_DIR == _SHIPPED_MIGRATIONS:
+        return HEAD_REVISION
+    head = _script().get_current_head()  # a test's migrations directory
     assert head is not None, "the migrations directory has no head revision"
     return head
 
 
 def is_known_revision(revision: str) -> bool:
     """Whether ``revision`` is one of this dltune's migrations (older or head)."""
+    from alembic.util import CommandError
+
     try:
         return _script().get_revision(revision) is not None
     except CommandError:
@@ -258,6 +336,8 @@ def read_revision(connection: Connection) -> str | None:
 
 def run_upgrade(connection: Connection, revision: str = "head") -> None:
     """Run the migrations to ``revision`` inside the caller's (locked) transaction."""
+    from alembic import command
+
     command.upgrade(_alembic_config(connection), revision)
 
 

@@ -234,11 +234,6 @@ def test_sqlite_on_a_read_only_mount_cli_report_and_dashboard_read(
     check_dashboard_reads(url, expected)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs SQLStorage._maybe_reap (dltune/storage/_sql.py) to skip reaping when the "
-    "write is refused (ReadOnlyStorageError): a reader of a read-only database fails instead",
-)
 def test_a_stale_trial_does_not_stop_reading_a_read_only_mount(tmp_path: Path) -> None:
     options = f"size=8m,mode=0755,uid={os.getuid()},gid={os.getgid()}"
     with mounted(["-t", "tmpfs", "-o", options, "dltune-test"], tmp_path / "ro") as disk:
