@@ -137,15 +137,16 @@ def child_best(tool: str, url: str) -> dict[str, Any]:
 
 
 def child_ask(tool: str, url: str, sampler: str, n: int, seconds: float) -> dict[str, Any]:
-    """(c): ``n`` trials (or as many as ``seconds`` allow) after a first, cold one."""
+    """(c): after a first, cold trial, ``n`` trials, or as many as ``seconds`` allow (three
+    at least)."""
     _import(tool)
     study = _load(tool, url, sampler)
     asks: list[float] = []
     cycles: list[float] = []
     cpus: list[float] = []
-    started = time.perf_counter()
+    started = math.inf
     first: dict[str, float] = {}
-    while len(asks) < n and (not first or time.perf_counter() - started < seconds):
+    while len(asks) < n and (len(asks) < 3 or time.perf_counter() - started < seconds):
         cpu0, wall0 = time.process_time(), time.perf_counter()
         trial = study.ask()
         asked = time.perf_counter()
@@ -153,6 +154,7 @@ def child_ask(tool: str, url: str, sampler: str, n: int, seconds: float) -> dict
         done = time.perf_counter()
         if not first:  # the first trial reads the study (samplers that learn from it)
             first = {"ask": asked - wall0, "cycle": done - wall0}
+            started = time.perf_counter()  # the time box starts now
             continue
         asks.append(asked - wall0)
         cycles.append(done - wall0)
@@ -257,34 +259,45 @@ def _size_mb(url: str, backend: str) -> float:
     return float(size or 0) / 1e6
 
 
-def _analyze(url: str, backend: str) -> None:
-    """Statistics, as autovacuum would have gathered them while the study grew."""
-    if backend != "postgres":
-        return
+def _settle(url: str, backend: str) -> None:
+    """The database as a study that grew over days leaves it: its write-ahead log checkpointed
+    (so no measure pays for the bulk insert's), and on PostgreSQL the statistics autovacuum
+    would have gathered."""
     from sqlalchemy import create_engine
 
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
+            if backend == "sqlite":
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                return
             conn.exec_driver_sql("VACUUM ANALYZE")
+            superuser = "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+            if conn.exec_driver_sql(superuser).scalar():
+                conn.exec_driver_sql("CHECKPOINT")
     finally:
         engine.dispose()
 
 
 def _one(tool: str, backend: str, n: int, settings: Settings, work: Path, server: Any,
          log: Any) -> Run:  # fmt: skip
-    name = f"{tool}-{n}"
-    url = _database(backend, work, name, server)
-    study = generate(n, settings.n_steps)
-    log(f"scale: writing {n} trials into {tool}'s tables on {backend}")
-    write = write_dltune if tool == "dltune" else write_optuna
-    seconds = write(url, study, STUDY)
-    twins = (check_dltune_twins if tool == "dltune" else check_optuna_twins)(url, study, STUDY)
-    _analyze(url, backend)
-    run = Run(tool, backend, n, seconds, twins, db_mb=_size_mb(url, backend))
-    run.outcomes = study.outcomes()
-    _measure(run, url, settings, log)
-    return run
+    """Write one tool's study of ``n`` trials into a new database, then measure it."""
+    url = _database(backend, work, f"{tool}-{n}", server)
+    try:
+        study = generate(n, settings.n_steps)
+        log(f"scale: writing {n} trials into {tool}'s tables on {backend}")
+        write = write_dltune if tool == "dltune" else write_optuna
+        seconds = write(url, study, STUDY)
+        check = check_dltune_twins if tool == "dltune" else check_optuna_twins
+        twins = check(url, study, STUDY)
+        _settle(url, backend)
+        run = Run(tool, backend, n, seconds, twins, db_mb=_size_mb(url, backend))
+        run.outcomes = study.outcomes()
+        _measure(run, url, settings, log)
+        return run
+    finally:
+        if server is not None:
+            server.drop_database(url)
 
 
 def run_all(settings: Settings, log: Any) -> tuple[list[Run], str]:
@@ -323,7 +336,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "to read 100,000)",
     )
     group.add_argument(
-        "--scale-repeats", type=int, default=2, help="fresh processes per measure (default: 2)"
+        "--scale-repeats", type=int, default=3, help="fresh processes per measure (default: 3)"
     )
     group.add_argument(
         "--scale-asks", type=int, default=200, help="trials timed per sampler (default: 200)"
@@ -331,8 +344,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--scale-default-seconds",
         type=float,
-        default=30.0,
-        help="time box of the default sampler's trials, after its first (default: %(default)s s)",
+        default=20.0,
+        help="time box of the default sampler's trials after its first (at least 3 are timed; "
+        "default: %(default)s s)",
     )
     group.add_argument(
         "--scale-backends",

@@ -427,7 +427,6 @@ class SQLStorage(BaseStorage):
             row = result.first()  # ends with the study id; none if the trial is finished
             if row is None:
                 self._q.raise_not_updatable(conn, trial_id)
-            assert row is not None
             ids = {"trial_id": trial_id, "study_id": row[-1]}
             if values:
                 rows = [{**ids, **value_row(i, v)} for i, v in enumerate(values)]
@@ -498,8 +497,10 @@ class SQLStorage(BaseStorage):
             if not rows:
                 self._q.require_study(conn, study_id)
                 return None, []
-            new = [row for row in rows if self._cache.get(row[0]) is None]
-            return rows[-1][1], self._loader.load(conn, new, [study_id])
+            last = rows[-1][1]  # rows come in number order
+            if not self._cache.is_empty(study_id):
+                rows = [row for row in rows if self._cache.get(row[0]) is None]
+            return last, self._loader.load(conn, rows, [study_id])
 
         last_number, loaded = self._read(transaction)
         with self._lock:

@@ -91,6 +91,11 @@ class TrialCache:
         """The cached finished trial (not a copy), or ``None``."""
         return self._by_id.get(trial_id)
 
+    def is_empty(self, study_id: int) -> bool:
+        """Whether no trial of the study is cached."""
+        study = self._studies.get(study_id)
+        return study is None or not (study.prefix or study.above)
+
     def add(self, study_id: int, trial: FrozenTrial) -> None:
         """Cache ``trial`` if it is finished."""
         if _is_finished(trial):
@@ -127,12 +132,21 @@ class TrialCache:
             study = self._studies.setdefault(study_id, _StudyTrials())
             unfinished = []
             by_id = self._by_id
+            prefix, by_state = study.prefix, study.by_state
             for trial in loaded:
-                if not _is_finished(trial):
+                state = trial.state
+                if state is _RUNNING or state is _WAITING:
                     unfinished.append(trial)
                 elif trial.trial_id not in by_id:
                     by_id[trial.trial_id] = trial
-                    study.add(trial)
+                    if trial.number == len(prefix) and not study.above:  # in order: inline
+                        prefix.append(trial)
+                        same_state = by_state.get(state._value_)
+                        if same_state is None:
+                            same_state = by_state[state._value_] = []
+                        same_state.append(trial)
+                    else:
+                        study.add(trial)
             if last_number is not None:
                 study.next_number = max(study.next_number, last_number + 1)
             study.unfinished = unfinished

@@ -35,6 +35,7 @@ from sqlalchemy import select
 from sqlalchemy import union_all
 
 from dltune.storage._base import RETRY_OF_KEY
+from dltune.storage._sql_queries import ROW_COLUMNS
 from dltune.storage._sql_queries import Statements
 from dltune.storage._sql_schema import decode_float
 from dltune.storage._sql_schema import study_params
@@ -62,6 +63,7 @@ CHUNK = 500
 #: Building more trials than this pauses the garbage collector (see :func:`paused_gc`).
 _MANY = 1000
 _FINISHED = frozenset(s.value for s in TrialState if s.is_finished())
+_ROW = len(ROW_COLUMNS)
 
 
 def _children_query(table: Any, *columns: Any) -> Select[Any]:
@@ -283,7 +285,7 @@ class TrialLoader:
                     if reader is None:
                         reader = readers[study_id] = functools.partial(read_registered, study_id)
                     try:
-                        trial = build(study_id, row, reader)
+                        trial = build(study_id, row if len(row) == _ROW else row[:_ROW], reader)
                     except (KeyError, TypeError, ValueError) as exc:  # a damaged snapshot
                         _logger.warning("trial %s: unreadable snapshot (%r)", row[1], exc)
                 out.append(trial)

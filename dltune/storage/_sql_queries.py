@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
+from typing import NoReturn
 
 from sqlalchemy import BigInteger
 from sqlalchemy import BindParameter
@@ -335,10 +336,9 @@ class Statements:
         row = conn.execute(self.trial_state, {"tid": trial_id}).first()
         if row is None or TrialState(row.state).is_finished():
             self.raise_not_updatable(conn, trial_id)
-        assert row is not None
         return int(row.study_id)
 
-    def raise_not_updatable(self, conn: Connection, trial_id: int) -> None:
+    def raise_not_updatable(self, conn: Connection, trial_id: int) -> NoReturn:
         """Raise ``TrialNotFoundError`` or ``UpdateFinishedTrialError``, saying why."""
         row = conn.execute(self.trial_state, {"tid": trial_id}).first()
         if row is None:

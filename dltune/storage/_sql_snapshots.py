@@ -102,11 +102,27 @@ _scan = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
 
 def _loads_object(text: str) -> dict[str, Any]:
     """``json.loads`` of a JSON object written by :func:`pack`: its C scanner, called directly
-    (no whitespace to strip around it), which halves the cost of small objects."""
+    (no whitespace to strip around it), which halves the cost of small objects.
+
+    Objects of plain values (strings, numbers, booleans, None) repeat across trials (the
+    worker that ran them, say): those are parsed once and copied.
+    """
+    flat = _FLAT_OBJECTS.get(text)
+    if flat is not None:
+        return flat.copy()
     parsed, end = _scan(text, 0)
     if end != len(text) or type(parsed) is not dict:
         raise ValueError(f"not a JSON object: {text[:80]!r}")
+    if len(text) < 200 and all(type(v) in _PLAIN for v in parsed.values()):
+        if len(_FLAT_OBJECTS) > 4096:
+            _FLAT_OBJECTS.clear()
+        _FLAT_OBJECTS[text] = parsed.copy()
     return parsed
+
+
+#: Parsed attribute objects whose values are immutable, by their text (see _loads_object).
+_FLAT_OBJECTS: dict[str, dict[str, Any]] = {}
+_PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
 def _attrs_json(rows: Iterable[tuple[str, str]]) -> str | None:
@@ -273,7 +289,8 @@ class Shapes:
         return shape
 
     def build(self, study_id: int, row: Sequence[Any], registered: Registered) -> FrozenTrial:
-        """The trial of a row of ``TRIAL_COLUMNS`` followed by the snapshot's columns.
+        """The trial of a row of ``TRIAL_COLUMNS`` followed by the snapshot's columns (and
+        nothing else).
 
         ``registered()`` gives the study's ``name -> distribution JSON``; it is called only
         for a parameter set not seen before.
@@ -281,8 +298,6 @@ class Shapes:
         Raises:
             KeyError: If a parameter has no registered distribution and none of its own.
         """
-        if len(row) != _ROW_LENGTH:
-            row = row[:_ROW_LENGTH]
         if _BIG_ENDIAN:
             row = _native(row)
         (trial_id, number, state, start, complete, retry_of, _, values, names, internal,
@@ -309,8 +324,8 @@ class Shapes:
         reports: dict[int, float] = {}
         if steps is not None:
             reported = array("d", step_values).tolist()
-            if _RANGE.startswith(steps) and len(steps) == 8 * len(reported):
-                reports = dict(zip(range(len(reported)), reported, strict=True))
+            if len(steps) == 8 * len(reported) and _RANGE.startswith(steps):
+                reports = dict(enumerate(reported))
             else:
                 reports = dict(zip(array("q", steps).tolist(), reported, strict=True))
         return FrozenTrial(
