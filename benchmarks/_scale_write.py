@@ -28,6 +28,7 @@ from benchmarks._scale_data import param_rows
 from benchmarks._scale_data import report_arrays
 from benchmarks._scale_data import sample_numbers
 from benchmarks._scale_data import template
+from dltune.storage._sql_snapshots import SNAPSHOT_COLUMNS
 
 
 def _insert(conn: Any, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
@@ -226,18 +227,7 @@ def _object(items: list[tuple[str, str]]) -> str | None:
     return "{" + ",".join(f"{json.dumps(k)}:{text}" for k, text in sorted(items)) + "}"
 
 
-_SNAPSHOT_COLUMNS = (
-    "trial_id",
-    "format",
-    "objective_values",
-    "param_names",
-    "param_values",
-    "param_distributions",
-    "steps",
-    "step_values",
-    "user_attrs",
-    "system_attrs",
-)
+_SNAPSHOT_COLUMNS = ("trial_id", *SNAPSHOT_COLUMNS)  # the columns dltune itself writes
 _TRIAL_COLUMNS = ("trial_id", "study_id", "number", "state", "datetime_start", "datetime_complete")
 _PARAM_COLUMNS = ("trial_id", "name", "value", "distribution_json")
 _REPORT_COLUMNS = ("trial_id", "step", "value", "kind")
